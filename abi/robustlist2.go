@@ -43,9 +43,10 @@ const (
 )
 
 // RobustList2DefaultListLimit is the number of set_robust_list2 lists a
-// task may hold unless configured otherwise. The proposal only promises
-// LIST_LIMIT > 1; fexrl uses the earlier RFC's bound of 10.
-const RobustList2DefaultListLimit = 10
+// task may hold unless configured otherwise: FUTEX_ROBUST_LISTS_PER_USER of
+// the v6 series. The two legacy lists (native and compat) have their own
+// reserved slots and do not count against it.
+const RobustList2DefaultListLimit = 8
 
 // RobustList2Max32BitAddr is the first address a 32-bit list registered by
 // a 64-bit task may not use: its pointers are 32 bits wide.
