@@ -277,6 +277,11 @@ func (s *Shim) TaskExited(tid int32, cause Cause, e *Env, d robustlist2.Death) [
 	return walks
 }
 
+// NoteHostList counts a list the guest registered with the host kernel
+// directly (a caller that passes the syscall through, like the ptrace
+// adapter's native mode), so Stats stays comparable.
+func (s *Shim) NoteHostList() { s.n.lists.Add(1) }
+
 // Forget drops tid without walking (a task that fexrl knows is gone and
 // whose memory is unreachable).
 func (s *Shim) Forget(tid int32) { s.reg.Remove(tid) }

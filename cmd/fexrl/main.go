@@ -34,11 +34,13 @@ type env struct {
 func commands() []command {
 	return []command{
 		{"abi", "print the architecture tables (syscall numbers, registers, robust-list head layout)", runABI},
+		{"run", "run a guest program with fexrl handling its robust futexes", runRun},
 		{"probe", "report which robust-list syscalls the host kernel offers", runProbe},
 	}
 }
 
 func main() {
+	maybeLaunch()
 	os.Exit(run(&env{stdin: os.Stdin, stdout: os.Stdout, stderr: os.Stderr}, os.Args[1:]))
 }
 

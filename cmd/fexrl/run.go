@@ -1,0 +1,190 @@
+//go:build linux && amd64
+
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"strings"
+	"sync"
+
+	"go.uber.org/zap"
+
+	"github.com/fexrl/fexrl/emulator-shim/adapter"
+	"github.com/fexrl/fexrl/internal/logging"
+	"github.com/fexrl/fexrl/robustlist2"
+)
+
+const runSynopsis = "[--mode emulated|native] [--report FILE] [--explain] [--log-level L] [--log-json] [--robust-list2] [--unbounded] -- PROGRAM [ARGS...]"
+
+// runFlags are the flags run shares with record.
+type runFlags struct {
+	mode      string
+	report    string
+	explain   bool
+	logLevel  string
+	logJSON   bool
+	robust2   bool
+	unbounded bool
+}
+
+func (f *runFlags) register(fs interface {
+	StringVar(*string, string, string, string)
+	BoolVar(*bool, string, bool, string)
+}) {
+	fs.StringVar(&f.mode, "mode", "emulated", "emulated: fexrl handles the robust lists, as on an arm64 host without kernel support; native: the host kernel does (the oracle)")
+	fs.StringVar(&f.report, "report", "", "write a JSON report of what fexrl did to `FILE`")
+	fs.BoolVar(&f.explain, "explain", false, "print every list walk (entry, old and new futex word, wakes) on stderr when the guest ends")
+	fs.StringVar(&f.logLevel, "log-level", "", "log level: "+logging.Levels+" (default warn)")
+	fs.BoolVar(&f.logJSON, "log-json", false, "log JSON lines instead of text")
+	fs.BoolVar(&f.robust2, "robust-list2", false, "answer the proposed set_robust_list2/get_robust_list2 for the guest (default: ENOSYS, like the host kernel)")
+	fs.BoolVar(&f.unbounded, "unbounded", false, "walk lists past the kernel's 2048-entry limit, stopping on cycles")
+}
+
+func runRun(e *env, args []string) int {
+	fs := newFlags(e, "run", runSynopsis)
+	var f runFlags
+	f.register(fs)
+	if help, err := parseFlags(fs, args); help || err != nil {
+		return exitCode(e, "run", err)
+	}
+	if fs.NArg() == 0 {
+		fmt.Fprintln(e.stderr, "fexrl run: no program given")
+		fs.Usage()
+		return 2
+	}
+	opts, log, err := f.options(e)
+	if err != nil {
+		fmt.Fprintf(e.stderr, "fexrl run: %v\n", err)
+		fs.Usage()
+		return 2
+	}
+	defer func() { _ = log.Sync() }()
+	rec := &walkLog{}
+	opts.OnWalk = rec.add
+	res, err := adapter.Run(context.Background(), fs.Args(), opts)
+	if err != nil {
+		fmt.Fprintf(e.stderr, "fexrl run: %v\n", err)
+		if errors.Is(err, adapter.ErrNotFound) {
+			return 127
+		}
+		return 126
+	}
+	if f.explain {
+		rec.explain(e.stderr, f.mode, res)
+	}
+	if f.report != "" {
+		if err := writeReport(f.report, f.mode, res, rec.walks); err != nil {
+			fmt.Fprintf(e.stderr, "fexrl run: %v\n", err)
+			return 1
+		}
+	}
+	return res.ExitCode
+}
+
+// options turns the flags into adapter options.
+func (f *runFlags) options(e *env) (adapter.Options, *zap.Logger, error) {
+	mode, err := adapter.ParseMode(f.mode)
+	if err != nil {
+		return adapter.Options{}, nil, err
+	}
+	log, err := logging.New(f.logLevel, f.logJSON, e.stderr)
+	if err != nil {
+		return adapter.Options{}, nil, err
+	}
+	opts := adapter.Options{Mode: mode, Logger: log, ForwardSignals: true}
+	opts.Shim.NoRobustList2 = !f.robust2
+	opts.Shim.Walk.Unbounded = f.unbounded
+	return opts, log, nil
+}
+
+// walkLog keeps the walks of a run, safely for the tracer's callback.
+type walkLog struct {
+	mu    sync.Mutex
+	walks []adapter.WalkEvent
+}
+
+func (l *walkLog) add(w adapter.WalkEvent) {
+	l.mu.Lock()
+	l.walks = append(l.walks, w)
+	l.mu.Unlock()
+}
+
+// report is the JSON written by --report.
+type report struct {
+	Mode            string              `json:"mode"`
+	ExitCode        int                 `json:"exit_code"`
+	Signal          int                 `json:"signal,omitempty"`
+	DurationMS      float64             `json:"duration_ms"`
+	Tasks           int                 `json:"tasks"`
+	ListsRegistered int64               `json:"lists_registered"`
+	Walks           int64               `json:"walks"`
+	EntriesWalked   int64               `json:"entries_walked"`
+	OwnerDiedMarked int64               `json:"owner_died_marked"`
+	Woken           int64               `json:"woken"`
+	WakeErrors      int64               `json:"wake_errors"`
+	LimitHits       int64               `json:"limit_hits"`
+	WalkFaults      int64               `json:"walk_faults"`
+	WalkLog         []adapter.WalkEvent `json:"walk_log"`
+}
+
+func writeReport(path, mode string, res *adapter.Result, walks []adapter.WalkEvent) error {
+	s := res.Stats
+	r := report{
+		Mode: mode, ExitCode: res.ExitCode, Signal: int(res.Signal),
+		DurationMS: float64(res.Duration.Microseconds()) / 1000, Tasks: res.Tasks,
+		ListsRegistered: s.ListsRegistered, Walks: s.Walks, EntriesWalked: s.EntriesWalked,
+		OwnerDiedMarked: s.OwnerDiedMarked, Woken: s.Woken, WakeErrors: s.WakeErrors,
+		LimitHits: s.LimitHits, WalkFaults: s.WalkFaults, WalkLog: walks,
+	}
+	if r.WalkLog == nil {
+		r.WalkLog = []adapter.WalkEvent{}
+	}
+	b, err := json.MarshalIndent(r, "", "  ")
+	if err != nil {
+		return err
+	}
+	return os.WriteFile(path, append(b, '\n'), 0o644)
+}
+
+// explain prints the walks for a human.
+func (l *walkLog) explain(w io.Writer, mode string, res *adapter.Result) {
+	s := res.Stats
+	fmt.Fprintf(w, "fexrl (%s): %d task(s), %d list(s) registered, %d walk(s), %d entr(ies) walked, %d marked OWNER_DIED, %d waiter(s) woken, %d limit hit(s)\n",
+		mode, res.Tasks, s.ListsRegistered, s.Walks, s.EntriesWalked, s.OwnerDiedMarked, s.Woken, s.LimitHits)
+	for _, we := range l.walks {
+		r := we.Walk.Report
+		if r == nil {
+			fmt.Fprintf(w, "  tid %d (%s): list %s at %#x walked by the host kernel (%s)\n", we.TID, we.Cause,
+				robustlist2.SlotName(we.Walk.Index), we.Walk.Slot.Head, we.Walk.Slot.Backend)
+			continue
+		}
+		if len(r.Entries) == 0 && r.Stop == robustlist2.StopEnd {
+			continue
+		}
+		fmt.Fprintf(w, "  tid %d (%s): %s list %s, head %#x, futex_offset %d: %d entr(ies), stop: %s\n",
+			we.TID, we.Cause, r.Bits, robustlist2.SlotName(we.Walk.Index), r.Head, r.FutexOffset, r.Visited, r.Stop)
+		for _, en := range r.Entries {
+			kind := "entry"
+			if en.Pending {
+				kind = "pending"
+			}
+			var extra []string
+			if en.PI {
+				extra = append(extra, "PI")
+			}
+			if en.Wakes > 0 {
+				if en.Woken >= 0 {
+					extra = append(extra, fmt.Sprintf("woke %d waiter(s)", en.Woken))
+				} else {
+					extra = append(extra, "wake failed")
+				}
+			}
+			fmt.Fprintf(w, "    %-7s %#x word %#x: %-24s %#010x -> %#010x %s\n", kind, en.Node, en.Word, en.Action, en.Old, en.New, strings.Join(extra, ", "))
+		}
+	}
+}

@@ -1,0 +1,343 @@
+//go:build linux && amd64
+
+package adapter
+
+import (
+	"errors"
+
+	"go.uber.org/zap"
+	"golang.org/x/sys/unix"
+
+	"github.com/fexrl/fexrl/abi"
+	shim "github.com/fexrl/fexrl/emulator-shim"
+	"github.com/fexrl/fexrl/robustlist2"
+	"github.com/fexrl/fexrl/translator"
+)
+
+// task is one traced guest thread.
+type task struct {
+	tid, tgid int32
+	mm        *mmGroup
+	// launching: the launcher, before it execs the guest.
+	launching bool
+	// stopped: in a ptrace-stop the tracer has not resumed yet.
+	stopped bool
+	// groupStop: in a group-stop; resumed with PTRACE_LISTEN.
+	groupStop bool
+	// interruptStop: stopped by our PTRACE_INTERRUPT only.
+	interruptStop bool
+	// orphan: a new child that stopped before its parent's clone event.
+	orphan bool
+	// walked: its lists were walked at its exit or exit_group syscall.
+	walked bool
+	// exitCause is set when its thread group is known to be ending.
+	exitCause shim.Cause
+	causeSet  bool
+	// exec is the pending execve's walk plan.
+	exec *execPlan
+}
+
+// mmGroup is the set of tasks that share one address space (threads, and
+// CLONE_VM children such as vfork's).
+type mmGroup struct {
+	id    int
+	tasks map[int32]*task
+}
+
+func (t *tracer) newMM() *mmGroup {
+	t.mmSeq++
+	mm := &mmGroup{id: t.mmSeq, tasks: map[int32]*task{}}
+	t.mms[mm.id] = mm
+	return mm
+}
+
+func (t *tracer) join(tk *task, mm *mmGroup) {
+	if tk.mm != nil {
+		delete(tk.mm.tasks, tk.tid)
+		if len(tk.mm.tasks) == 0 {
+			delete(t.mms, tk.mm.id)
+		}
+	}
+	tk.mm = mm
+	if mm != nil {
+		mm.tasks[tk.tid] = tk
+	}
+}
+
+func (t *tracer) abiFor(auditArch uint32) (abi.Arch, bool) {
+	switch auditArch {
+	case t.abi64.AuditArch:
+		return t.abi64, true
+	case t.abi32.AuditArch:
+		return t.abi32, true
+	}
+	return abi.Arch{}, false
+}
+
+// resume lets a stopped task go on, delivering sig.
+func (t *tracer) resume(tk *task, sig int) error {
+	tk.stopped, tk.interruptStop = false, false
+	var err error
+	if tk.groupStop && sig == 0 {
+		err = ptraceListen(tk.tid)
+	} else {
+		err = cont(tk.tid, sig)
+	}
+	if errors.Is(err, unix.ESRCH) {
+		// Killed meanwhile (SIGKILL needs no permission): its exit
+		// status is on its way.
+		return nil
+	}
+	return err
+}
+
+func (t *tracer) handle(ev waitEvent) error {
+	ws := ev.ws
+	tk := t.tasks[ev.tid]
+	if ws.Exited() || ws.Signaled() {
+		t.reap(ev.tid, tk, ws)
+		return nil
+	}
+	if !ws.Stopped() {
+		return nil
+	}
+	if tk == nil {
+		// A new child reports its first stop before its parent's clone
+		// event: keep it stopped until the parent tells us who it is.
+		t.tasks[ev.tid] = &task{tid: ev.tid, orphan: true, stopped: true}
+		return nil
+	}
+	tk.stopped = true
+	sig := ws.StopSignal()
+	event := int(ws>>16) & 0xff
+	if ce := t.log.Check(zap.DebugLevel, "stop"); ce != nil {
+		ce.Write(zap.Int32("tid", tk.tid), zap.Int("signal", int(sig)), zap.Int("event", event), zap.Bool("launching", tk.launching))
+	}
+	switch {
+	case event == unix.PTRACE_EVENT_SECCOMP:
+		return t.onSeccomp(tk)
+	case event == unix.PTRACE_EVENT_CLONE || event == unix.PTRACE_EVENT_FORK || event == unix.PTRACE_EVENT_VFORK:
+		return t.onClone(tk, event)
+	case event == unix.PTRACE_EVENT_EXEC:
+		return t.onExec(tk)
+	case event == unix.PTRACE_EVENT_EXIT:
+		return t.onExit(tk)
+	case event == unix.PTRACE_EVENT_STOP:
+		switch sig {
+		case unix.SIGSTOP, unix.SIGTSTP, unix.SIGTTIN, unix.SIGTTOU:
+			tk.groupStop = true
+			tk.stopped = false
+			return ptraceListen(tk.tid)
+		}
+		// An interrupt (ours, late) or a new child's first stop.
+		tk.groupStop = false
+		return t.resume(tk, 0)
+	case sig == unix.SIGTRAP|0x80:
+		return t.onSyscallExit(tk)
+	}
+	// A signal on its way to the guest: deliver it.
+	if sig == unix.SIGCONT {
+		tk.groupStop = false
+	}
+	return t.resume(tk, int(sig))
+}
+
+// reap forgets a task that is gone.
+func (t *tracer) reap(tid int32, tk *task, ws unix.WaitStatus) {
+	if tid == t.mainPid {
+		t.mainDone, t.mainWS = true, ws
+	}
+	if tk == nil {
+		return
+	}
+	if !tk.launching {
+		// Lists not walked by now (exit events are always traced, so only
+		// a task fexrl could not stop) can no longer be reached.
+		t.shim.Forget(tid)
+	}
+	t.join(tk, nil)
+	delete(t.tasks, tid)
+}
+
+// onClone registers the child of a clone, fork or vfork.
+func (t *tracer) onClone(parent *task, event int) error {
+	msg, err := getEventMsg(parent.tid)
+	if err != nil {
+		return t.resume(parent, 0)
+	}
+	childTID := int32(msg)
+	flags := uint64(unix.SIGCHLD)
+	switch event {
+	case unix.PTRACE_EVENT_VFORK:
+		flags |= unix.CLONE_VM | unix.CLONE_VFORK
+	case unix.PTRACE_EVENT_CLONE:
+		flags = t.cloneFlags(parent)
+	}
+	child := t.tasks[childTID]
+	if child == nil {
+		child = &task{tid: childTID}
+		t.tasks[childTID] = child
+	}
+	child.orphan = false
+	child.tgid = childTID
+	if flags&unix.CLONE_THREAD != 0 {
+		child.tgid = parent.tgid
+	}
+	if flags&unix.CLONE_VM != 0 {
+		t.join(child, parent.mm)
+	} else {
+		t.join(child, t.newMM())
+	}
+	t.nTasks++
+	t.shim.TaskCreated(parent.tid, childTID, child.tgid)
+	if err := t.resume(parent, 0); err != nil {
+		return err
+	}
+	if child.stopped {
+		return t.resume(child, 0)
+	}
+	return nil
+}
+
+// cloneFlags reads the flags of the clone or clone3 call parent is in.
+func (t *tracer) cloneFlags(parent *task) uint64 {
+	var regs unix.PtraceRegs
+	if err := getRegs(parent.tid, &regs); err != nil {
+		return 0
+	}
+	// The registers do not say which ABI the clone came through; a
+	// 32-bit code segment, or i386's clone number (which is no clone on
+	// x86-64), says i386.
+	nr := int(regs.Orig_rax)
+	a, arg0 := t.abi64, regs.Rdi
+	if regs.Cs == 0x23 || nr == t.abi32.Syscalls.Clone {
+		a, arg0 = t.abi32, uint64(uint32(regs.Rbx))
+	}
+	switch nr {
+	case a.Syscalls.Clone:
+		return arg0
+	case a.Syscalls.Clone3:
+		m := t.memFor(parent)
+		if m == nil {
+			return 0
+		}
+		f, err := m.Load64(arg0) // struct clone_args { u64 flags; ... }
+		if err != nil {
+			return 0
+		}
+		return f
+	}
+	return 0
+}
+
+// onSeccomp handles a trapped syscall.
+func (t *tracer) onSeccomp(tk *task) error {
+	var info syscallInfo
+	if err := getSyscallInfo(tk.tid, &info); err != nil || info.Op != syscallInfoSeccomp {
+		return t.resume(tk, 0)
+	}
+	a, ok := t.abiFor(info.Arch)
+	if !ok || tk.launching {
+		return t.resume(tk, 0)
+	}
+	call := translator.Call{ABI: a, Nr: int(int32(info.Nr)), Args: info.Args}
+	if a.Bits == abi.Bits32 {
+		call.Nr = int(uint32(info.Nr))
+	}
+	kind := call.Kind()
+	if t.opts.Mode == ModeNative {
+		t.noteSyscall(tk, call, kind, false, 0)
+		if kind == translator.KindSetRobustList && call.Args[0] != 0 {
+			t.shim.NoteHostList()
+		}
+		return t.resume(tk, 0)
+	}
+	switch {
+	case kind.RobustList():
+		res, handled := t.shim.Syscall(tk.tid, call, &shim.Env{Memory: t.memFor(tk), Waker: t.wakerFor(tk, nil)})
+		t.noteSyscall(tk, call, kind, handled, int64(res))
+		if handled {
+			if err := setReturn(tk.tid, int64(res)); err != nil {
+				return t.resume(tk, 0)
+			}
+		}
+		return t.resume(tk, 0)
+	case kind == translator.KindExit || kind == translator.KindExitGroup:
+		t.noteSyscall(tk, call, kind, false, 0)
+		if tk.walked {
+			// The exit re-executed after fexrl injected futex wakes.
+			return t.resume(tk, 0)
+		}
+		cause := shim.CauseExit
+		if kind == translator.KindExitGroup {
+			cause = shim.CauseExitGroup
+			for _, o := range t.tasks {
+				if o.tgid == tk.tgid && !o.causeSet {
+					o.exitCause, o.causeSet = shim.CauseExitGroup, true
+				}
+			}
+		}
+		tk.walked = true
+		inj := &injector{t: t, tk: tk, abi: a}
+		t.walk(tk, cause, inj)
+		// The exit stop would only find an empty task.
+		_ = unix.PtraceSetOptions(int(tk.tid), t.options&^unix.PTRACE_O_TRACEEXIT)
+		if err := inj.finish(); err != nil {
+			t.log.Warn("restoring a task after injecting futex wakes", zap.Int32("tid", tk.tid), zap.Error(err))
+		}
+		if inj.rewound {
+			return nil // resumed by finish
+		}
+		return t.resume(tk, 0)
+	case kind == translator.KindExecve || kind == translator.KindExecveat:
+		t.noteSyscall(tk, call, kind, false, 0)
+		return t.startExec(tk)
+	}
+	return t.resume(tk, 0)
+}
+
+func (t *tracer) noteSyscall(tk *task, c translator.Call, k translator.Kind, handled bool, ret int64) {
+	if t.opts.OnSyscall == nil {
+		return
+	}
+	t.opts.OnSyscall(SyscallEvent{TID: tk.tid, ABI: c.ABI.Name, Nr: c.Nr, Name: k.String(), Args: c.Args, Handled: handled, Ret: ret})
+}
+
+// onExit walks the lists of a task that dies without having called exit
+// itself: exit_group from another thread, a fatal signal, or exec's
+// de_thread. The task's memory is still there during this stop.
+func (t *tracer) onExit(tk *task) error {
+	if tk.launching || t.opts.Mode == ModeNative || tk.walked {
+		return t.resume(tk, 0)
+	}
+	cause := shim.CauseExitGroup
+	if msg, err := getEventMsg(tk.tid); err == nil {
+		ws := unix.WaitStatus(msg)
+		if ws.Signaled() {
+			cause = shim.CauseSignal
+		}
+	}
+	if tk.causeSet && cause != shim.CauseSignal {
+		cause = tk.exitCause
+	}
+	tk.walked = true
+	t.walk(tk, cause, nil)
+	return t.resume(tk, 0)
+}
+
+// walk walks tk's lists through the shim, with the rest of its address
+// space stopped as soon as a private futex word must be written, and
+// reports the walks.
+func (t *tracer) walk(tk *task, cause shim.Cause, inj *injector) {
+	wc := &walkContext{mm: tk.mm, self: tk}
+	t.walkCtx = wc
+	env := &shim.Env{Memory: t.worldMemFor(tk, wc), Waker: t.wakerFor(tk, inj)}
+	walks := t.shim.TaskExited(tk.tid, cause, env, robustlist2.Death{})
+	t.resumeWorld(wc)
+	t.walkCtx = nil
+	if t.opts.OnWalk != nil {
+		for _, w := range walks {
+			t.opts.OnWalk(WalkEvent{TID: tk.tid, TGID: tk.tgid, Cause: cause, Walk: w})
+		}
+	}
+}

@@ -1,0 +1,341 @@
+//go:build linux && amd64
+
+// Package adapter runs a real i386 or x86-64 guest binary natively on an
+// x86-64 host under ptrace, with its robust-list syscalls and task
+// lifecycle routed through the shim, so that fexrl does for the guest
+// exactly what an emulator on an arm64 host without kernel support has to
+// do: answer set_robust_list and friends itself and walk the lists when a
+// guest thread exits, execs or is killed.
+//
+// A seccomp filter (SECCOMP_RET_TRACE, per audit arch) stops the guest at
+// the robust-list syscalls, exit, exit_group, execve and execveat only;
+// ptrace's clone, fork, vfork, exec and exit events follow every thread
+// and child process and see deaths by signal. In ModeNative the same
+// syscalls go to the host kernel untouched: the oracle, with the same
+// tracing overhead.
+package adapter
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"os/exec"
+	"os/signal"
+	"runtime"
+	"syscall"
+	"time"
+
+	"go.uber.org/zap"
+	"golang.org/x/sys/unix"
+
+	"github.com/fexrl/fexrl/abi"
+	"github.com/fexrl/fexrl/abi/x86_32"
+	"github.com/fexrl/fexrl/abi/x86_64"
+	shim "github.com/fexrl/fexrl/emulator-shim"
+	"github.com/fexrl/fexrl/robustlist2"
+)
+
+// Mode selects who handles the guest's robust lists.
+type Mode uint8
+
+// The modes.
+const (
+	// ModeEmulated: fexrl answers the robust-list syscalls and walks the
+	// lists, as on an arm64 host without kernel support. The host kernel
+	// never sees the guest's lists.
+	ModeEmulated Mode = iota
+	// ModeNative: the syscalls go to the host kernel (the oracle).
+	ModeNative
+)
+
+// String returns "emulated" or "native".
+func (m Mode) String() string {
+	if m == ModeNative {
+		return "native"
+	}
+	return "emulated"
+}
+
+// ParseMode parses "emulated" or "native".
+func ParseMode(s string) (Mode, error) {
+	switch s {
+	case "emulated", "":
+		return ModeEmulated, nil
+	case "native":
+		return ModeNative, nil
+	}
+	return 0, fmt.Errorf("unknown mode %q (want emulated or native)", s)
+}
+
+// Options configure Run.
+type Options struct {
+	// Mode is emulated (the default) or native.
+	Mode Mode
+	// Logger receives structured logs; nil means none.
+	Logger *zap.Logger
+	// Stdin, Stdout and Stderr are the guest's; nil means fexrl's own.
+	Stdin, Stdout, Stderr *os.File
+	// Env is the guest's environment; nil means fexrl's own.
+	Env []string
+	// Dir is the guest's working directory; "" means fexrl's.
+	Dir string
+	// Shim configures the robust-list layer (walk options, list limit,
+	// set_robust_list2 for guests). Memory, Waker and Logger are set by Run.
+	Shim shim.Config
+	// ForwardSignals forwards SIGINT, SIGTERM, SIGHUP, SIGQUIT, SIGUSR1
+	// and SIGUSR2 received by this process to the guest.
+	ForwardSignals bool
+	// OnWalk hears every list walk.
+	OnWalk func(WalkEvent)
+	// OnSyscall hears every trapped syscall and its answer.
+	OnSyscall func(SyscallEvent)
+}
+
+// WalkEvent is one list walked because a guest task exited, execed or
+// was killed.
+type WalkEvent struct {
+	TID   int32                `json:"tid"`
+	TGID  int32                `json:"tgid"`
+	Cause shim.Cause           `json:"cause"`
+	Walk  robustlist2.ListWalk `json:"walk"`
+}
+
+// SyscallEvent is one trapped guest syscall.
+type SyscallEvent struct {
+	TID     int32     `json:"tid"`
+	ABI     string    `json:"abi"`
+	Nr      int       `json:"nr"`
+	Name    string    `json:"name"`
+	Args    [6]uint64 `json:"args"`
+	Handled bool      `json:"handled"`
+	Ret     int64     `json:"ret"`
+}
+
+// Result is how the guest ended and what fexrl did.
+type Result struct {
+	// ExitCode is the guest's exit status, or 128+N if signal N killed it,
+	// as a shell reports it.
+	ExitCode int
+	// Signal is the signal that killed the guest, or 0.
+	Signal syscall.Signal
+	// Stats are the shim's counters.
+	Stats shim.Stats
+	// Tasks counts the guest threads and processes traced.
+	Tasks int
+	// Duration is the guest's wall-clock run time.
+	Duration time.Duration
+}
+
+// ErrNotFound is returned when the guest program cannot be found.
+var ErrNotFound = errors.New("program not found")
+
+// Run starts argv[0] (looked up in PATH) under the adapter and returns
+// when the guest process and every process it created have ended.
+func Run(ctx context.Context, argv []string, opts Options) (*Result, error) {
+	if len(argv) == 0 {
+		return nil, errors.New("no program to run")
+	}
+	path, err := exec.LookPath(argv[0])
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", argv[0], ErrNotFound)
+	}
+	self, err := os.Executable()
+	if err != nil {
+		return nil, fmt.Errorf("finding the fexrl binary to launch the guest: %w", err)
+	}
+	type outcome struct {
+		res *Result
+		err error
+	}
+	done := make(chan outcome, 1)
+	go func() {
+		// Every ptrace request must come from the thread that attached;
+		// this goroutine keeps its thread until the guest is gone, and the
+		// thread dies with it.
+		runtime.LockOSThread()
+		t := newTracer(opts)
+		res, err := t.run(ctx, self, path, argv)
+		done <- outcome{res, err}
+	}()
+	o := <-done
+	return o.res, o.err
+}
+
+// tracer is the state of one Run; all of it lives on the tracer thread.
+type tracer struct {
+	opts  Options
+	log   *zap.Logger
+	shim  *shim.Shim
+	tasks map[int32]*task
+	mms   map[int]*mmGroup
+	mmSeq int
+	// queue holds wait statuses collected while waiting for specific
+	// tasks (stopping the world, injecting a syscall); the main loop
+	// handles them before it waits again.
+	queue    []waitEvent
+	mainPid  int32
+	mainDone bool
+	mainWS   unix.WaitStatus
+	nTasks   int
+	abi32    abi.Arch
+	abi64    abi.Arch
+	options  int
+	walkCtx  *walkContext
+}
+
+type waitEvent struct {
+	tid int32
+	ws  unix.WaitStatus
+}
+
+func newTracer(opts Options) *tracer {
+	log := opts.Logger
+	if log == nil {
+		log = zap.NewNop()
+	}
+	t := &tracer{
+		opts:  opts,
+		log:   log,
+		tasks: map[int32]*task{},
+		mms:   map[int]*mmGroup{},
+		abi32: x86_32.Arch(),
+		abi64: x86_64.Arch(),
+		options: unix.PTRACE_O_TRACESECCOMP | unix.PTRACE_O_TRACEEXEC | unix.PTRACE_O_EXITKILL |
+			unix.PTRACE_O_TRACECLONE | unix.PTRACE_O_TRACEFORK | unix.PTRACE_O_TRACEVFORK |
+			unix.PTRACE_O_TRACEEXIT | unix.PTRACE_O_TRACESYSGOOD,
+	}
+	cfg := opts.Shim
+	cfg.Logger = log
+	cfg.Memory, cfg.Waker = nil, nil
+	cfg.OnWalk = nil
+	t.shim = shim.New(cfg)
+	return t
+}
+
+func (t *tracer) run(ctx context.Context, self, path string, argv []string) (*Result, error) {
+	start := time.Now()
+	goR, goW, err := os.Pipe()
+	if err != nil {
+		return nil, err
+	}
+	readyR, readyW, err := os.Pipe()
+	if err != nil {
+		goR.Close()
+		goW.Close()
+		return nil, err
+	}
+	env := t.opts.Env
+	if env == nil {
+		env = os.Environ()
+	}
+	cmd := &exec.Cmd{
+		Path:       self,
+		Args:       argv,
+		Env:        append(append([]string{}, env...), launchEnv+"=1", launchPath+"="+path),
+		Dir:        t.opts.Dir,
+		Stdin:      orStd(t.opts.Stdin, os.Stdin),
+		Stdout:     orStd(t.opts.Stdout, os.Stdout),
+		Stderr:     orStd(t.opts.Stderr, os.Stderr),
+		ExtraFiles: []*os.File{goR, readyW},
+	}
+	err = cmd.Start()
+	goR.Close()
+	readyW.Close()
+	if err != nil {
+		goW.Close()
+		readyR.Close()
+		return nil, fmt.Errorf("starting the launcher: %w", err)
+	}
+	pid := int32(cmd.Process.Pid)
+	t.mainPid = pid
+	// Wait until the launcher runs its main (seizing it during its own
+	// exec would report that exec), then seize its main thread only: it
+	// is the one that execs the guest. The guest's threads come in
+	// through clone events.
+	var b [1]byte
+	_, _ = readyR.Read(b[:])
+	readyR.Close()
+	if err := seize(int(pid), unix.PTRACE_O_TRACESECCOMP|unix.PTRACE_O_TRACEEXEC|unix.PTRACE_O_EXITKILL); err != nil {
+		goW.Close()
+		_ = cmd.Process.Kill()
+		_, _ = cmd.Process.Wait()
+		return nil, err
+	}
+	goW.Close() // let the launcher go on
+	t.tasks[pid] = &task{tid: pid, tgid: pid, launching: true}
+
+	if t.opts.ForwardSignals {
+		sigs := make(chan os.Signal, 8)
+		signal.Notify(sigs, unix.SIGINT, unix.SIGTERM, unix.SIGHUP, unix.SIGQUIT, unix.SIGUSR1, unix.SIGUSR2)
+		defer signal.Stop(sigs)
+		stop := make(chan struct{})
+		defer close(stop)
+		go func() {
+			for {
+				select {
+				case s := <-sigs:
+					_ = unix.Kill(int(pid), s.(syscall.Signal))
+				case <-stop:
+					return
+				}
+			}
+		}()
+	}
+	go func() {
+		<-ctx.Done()
+		_ = unix.Kill(int(pid), unix.SIGKILL)
+	}()
+
+	if err := t.loop(); err != nil {
+		return nil, err
+	}
+	res := &Result{Stats: t.shim.Stats(), Tasks: t.nTasks, Duration: time.Since(start)}
+	switch {
+	case !t.mainDone:
+		return nil, errors.New("the guest's main process was never reaped")
+	case t.mainWS.Exited():
+		res.ExitCode = t.mainWS.ExitStatus()
+	case t.mainWS.Signaled():
+		res.Signal = t.mainWS.Signal()
+		res.ExitCode = 128 + int(res.Signal)
+	}
+	if ctx.Err() != nil {
+		return res, ctx.Err()
+	}
+	return res, nil
+}
+
+func orStd(f, def *os.File) *os.File {
+	if f != nil {
+		return f
+	}
+	return def
+}
+
+// loop handles wait statuses until no tracee is left.
+func (t *tracer) loop() error {
+	for {
+		var ev waitEvent
+		if len(t.queue) > 0 {
+			ev = t.queue[0]
+			t.queue = t.queue[1:]
+		} else {
+			var ws unix.WaitStatus
+			tid, err := unix.Wait4(-1, &ws, unix.WALL, nil)
+			if err == unix.EINTR {
+				continue
+			}
+			if err == unix.ECHILD {
+				return nil
+			}
+			if err != nil {
+				return fmt.Errorf("wait4: %w", err)
+			}
+			ev = waitEvent{int32(tid), ws}
+		}
+		if err := t.handle(ev); err != nil {
+			return err
+		}
+	}
+}

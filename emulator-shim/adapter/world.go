@@ -1,0 +1,82 @@
+//go:build linux && amd64
+
+package adapter
+
+import (
+	"errors"
+
+	"go.uber.org/zap"
+	"golang.org/x/sys/unix"
+)
+
+// walkContext is the state of one walk: which address space it writes and
+// which tasks fexrl stopped so that its read-compare-write of a private
+// futex word is atomic with respect to the guest.
+type walkContext struct {
+	mm      *mmGroup
+	self    *task
+	stopped []*task
+	world   bool
+}
+
+// stopWorld stops every task sharing wc.mm that is running, once per walk.
+// Each is interrupted with PTRACE_INTERRUPT and waited for; a task that
+// reports some other stop (a syscall, a signal, its exit) is stopped all
+// the same, and that event is queued for the main loop.
+func (t *tracer) stopWorld(wc *walkContext) {
+	if wc.world || wc.mm == nil {
+		return
+	}
+	wc.world = true
+	var waiting []*task
+	for _, o := range wc.mm.tasks {
+		if o == wc.self || o.stopped {
+			continue
+		}
+		if err := unix.PtraceInterrupt(int(o.tid)); err != nil {
+			if !errors.Is(err, unix.ESRCH) {
+				t.log.Warn("PTRACE_INTERRUPT", zap.Int32("tid", o.tid), zap.Error(err))
+			}
+			continue
+		}
+		waiting = append(waiting, o)
+	}
+	for _, o := range waiting {
+		for {
+			var ws unix.WaitStatus
+			_, err := unix.Wait4(int(o.tid), &ws, unix.WALL, nil)
+			if err == unix.EINTR {
+				continue
+			}
+			if err != nil {
+				break
+			}
+			o.stopped = true
+			event := int(ws>>16) & 0xff
+			if ws.Stopped() && event == unix.PTRACE_EVENT_STOP && ws.StopSignal() == unix.SIGTRAP {
+				o.interruptStop = true
+				wc.stopped = append(wc.stopped, o)
+			} else if ws.Stopped() && event == unix.PTRACE_EVENT_STOP && o.groupStop {
+				// A task in group-stop: stays there; LISTEN after the walk.
+				o.interruptStop = true
+				wc.stopped = append(wc.stopped, o)
+			} else {
+				// Some real event: the main loop handles it later; the
+				// interrupt will show up again as an extra stop then.
+				t.queue = append(t.queue, waitEvent{o.tid, ws})
+			}
+			break
+		}
+	}
+}
+
+// resumeWorld lets the tasks stopWorld stopped go on.
+func (t *tracer) resumeWorld(wc *walkContext) {
+	for _, o := range wc.stopped {
+		if o.interruptStop && o.stopped {
+			_ = t.resume(o, 0)
+		}
+	}
+	wc.stopped = nil
+	wc.world = false
+}
