@@ -179,7 +179,7 @@ func TestSetRobustList2(t *testing.T) {
 			{abi.Bits64, 0x2000, m64, 1, 0, 0, unix.ENOENT}, // not in use
 			{abi.Bits64, 0x2000, m64, abi.RobustList2DefaultListLimit, 0, 0, unix.EINVAL},
 			{abi.Bits64, 0x2000, m64, 0xffffffff, 0, 0, unix.EINVAL},
-			{abi.Bits64, 0, m64, 0, 0, 0, nil},             // clear
+			{abi.Bits64, 0, m64, 0, 0, 0, nil},              // clear
 			{abi.Bits64, 0x2000, m64, 0, 0, 0, unix.ENOENT}, // now free
 			{abi.Bits64, 0x3000, c32, 0, 0, 0, nil},         // and reused
 		}},
