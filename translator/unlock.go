@@ -1,0 +1,427 @@
+package translator
+
+import (
+	"fmt"
+
+	"golang.org/x/arch/x86/x86asm"
+)
+
+// This file finds out, from the code alone, whether a thread died inside
+// a robust unlock after it released the futex word and before it cleared
+// list_op_pending (glibc bug 14485). The kernel cannot tell; an emulator
+// can, because it knows the dying thread's instruction pointer, registers
+// and code. glibc (i386 and x86-64, static or dynamic, stripped or not)
+// and musl all unlock a robust mutex with the same shape:
+//
+//	list_op_pending = &mutex->list       (a store to the pending field)
+//	... take the mutex off the list ...
+//	old = xchg(&mutex->lock, 0)          (or lock cmpxchg tid -> 0)
+//	if (old & FUTEX_WAITERS) futex(FUTEX_WAKE)   (glibc; musl wakes after)
+//	list_op_pending = NULL
+//
+// so the question is answered by exploring the code forward from the
+// instruction pointer, on every path: if some path reaches the store that
+// clears the thread's own list_op_pending field and no path reaches an
+// atomic read-modify-write of memory (the release, or a lock) first, the
+// thread had already released the word. The pending field is recognised
+// by its address: thread pointer + displacement (%fs on x86-64, %gs on
+// i386, glibc) or a register still holding its value at the moment of
+// death plus a displacement (musl's self pointer).
+
+// CodeReader reads guest code.
+type CodeReader interface {
+	// ReadCode fills b with the bytes at addr and returns how many it
+	// could read (fewer near the end of a mapping).
+	ReadCode(addr uint64, b []byte) (int, error)
+}
+
+// DeathState is what an emulator knows about a thread at its death.
+type DeathState struct {
+	// Mode is 32 or 64, the code size the thread was running.
+	Mode int
+	// IP is the guest instruction pointer (after the syscall instruction
+	// if the thread died in a syscall).
+	IP uint64
+	// ThreadPointer is the base of %fs on x86-64 or of %gs on i386.
+	ThreadPointer uint64
+	// Reg returns a general-purpose register's value (the 64-bit
+	// register; 32-bit guests' values zero-extended), or false.
+	Reg func(r x86asm.Reg) (uint64, bool)
+}
+
+// WindowVerdict is the answer of UnlockWindow.
+type WindowVerdict struct {
+	// InWindow: the thread released the word and had not yet cleared
+	// list_op_pending.
+	InWindow bool
+	// ClearAt is the address of the store that would have cleared the
+	// pending field, if one was found.
+	ClearAt uint64
+	// ReleaseAt is the address of an atomic operation found ahead, which
+	// means the thread had not released yet.
+	ReleaseAt uint64
+	// Explored counts the instructions looked at.
+	Explored int
+	// Reason says in words why.
+	Reason string
+}
+
+// Exploration bounds: an unlock's window spans a few dozen instructions.
+const (
+	maxExplore   = 1024
+	maxPathInsns = 256
+	maxCallDepth = 4
+)
+
+type pathState struct {
+	ip        uint64
+	steps     int
+	clobbered map[x86asm.Reg]bool
+	zero      map[x86asm.Reg]bool
+	ret       []uint64
+}
+
+func (p pathState) fork(ip uint64) pathState {
+	q := pathState{ip: ip, steps: p.steps, clobbered: map[x86asm.Reg]bool{}, zero: map[x86asm.Reg]bool{}, ret: append([]uint64(nil), p.ret...)}
+	for r := range p.clobbered {
+		q.clobbered[r] = true
+	}
+	for r := range p.zero {
+		q.zero[r] = true
+	}
+	return q
+}
+
+// UnlockWindow explores the code from st.IP and says whether the thread
+// is inside the window between the release of a robust futex and the
+// store that clears the list_op_pending field at pendingField (the head's
+// address plus its list_op_pending offset). ptrSize is the pending
+// field's width (4 or 8).
+func UnlockWindow(code CodeReader, st DeathState, pendingField uint64, ptrSize int) WindowVerdict {
+	v := WindowVerdict{}
+	if st.Mode != 32 && st.Mode != 64 {
+		v.Reason = fmt.Sprintf("unsupported mode %d", st.Mode)
+		return v
+	}
+	seen := map[uint64]bool{}
+	work := []pathState{{ip: st.IP, clobbered: map[x86asm.Reg]bool{}, zero: map[x86asm.Reg]bool{}}}
+	clears, releases := 0, 0
+	var buf [16]byte
+	for len(work) > 0 && v.Explored < maxExplore {
+		p := work[len(work)-1]
+		work = work[:len(work)-1]
+	path:
+		for p.steps < maxPathInsns && v.Explored < maxExplore {
+			if seen[p.ip] {
+				break
+			}
+			seen[p.ip] = true
+			n, err := code.ReadCode(p.ip, buf[:])
+			if err != nil || n == 0 {
+				break
+			}
+			inst, err := x86asm.Decode(buf[:n], st.Mode)
+			if err != nil {
+				break
+			}
+			v.Explored++
+			p.steps++
+			next := p.ip + uint64(inst.Len)
+			switch classify(inst) {
+			case insAtomic:
+				releases++
+				if v.ReleaseAt == 0 {
+					v.ReleaseAt = p.ip
+				}
+				break path
+			case insStore:
+				ea, ok := effAddr(inst.Args[0].(x86asm.Mem), st, p, next)
+				if ok && ea == pendingField && inst.MemBytes == ptrSize {
+					if isZeroSource(inst.Args[1], p) {
+						clears++
+						if v.ClearAt == 0 {
+							v.ClearAt = p.ip
+						}
+					}
+					// A non-zero store starts another operation: the
+					// thread was not in this unlock's window on this path.
+					break path
+				}
+			case insJump:
+				if t, ok := relTarget(inst, next); ok {
+					p.ip = t
+					continue
+				}
+				break path
+			case insCondJump:
+				if t, ok := relTarget(inst, next); ok {
+					work = append(work, p.fork(t))
+				}
+			case insCall:
+				if t, ok := relTarget(inst, next); ok && len(p.ret) < maxCallDepth {
+					p.ret = append(p.ret, next)
+					clobberCallerSaved(&p)
+					p.ip = t
+					continue
+				}
+				break path
+			case insSyscall:
+				clobberSyscall(&p)
+			case insRet:
+				if len(p.ret) == 0 {
+					break path
+				}
+				p.ip = p.ret[len(p.ret)-1]
+				p.ret = p.ret[:len(p.ret)-1]
+				continue
+			case insStop:
+				break path
+			}
+			trackRegs(inst, &p)
+			p.ip = next
+		}
+	}
+	switch {
+	case releases > 0:
+		v.Reason = fmt.Sprintf("an atomic operation lies ahead at %#x: the word was not released yet", v.ReleaseAt)
+	case clears > 0:
+		v.InWindow = true
+		v.Reason = fmt.Sprintf("the store clearing list_op_pending lies ahead at %#x with no atomic operation before it: the word was already released", v.ClearAt)
+	default:
+		v.Reason = "no store to list_op_pending ahead: not inside a robust unlock"
+	}
+	return v
+}
+
+type insKind uint8
+
+const (
+	insOther insKind = iota
+	insAtomic
+	insStore
+	insJump
+	insCondJump
+	insCall
+	insSyscall
+	insRet
+	insStop
+)
+
+func hasLock(inst x86asm.Inst) bool {
+	for _, p := range inst.Prefix {
+		if p&0xff == x86asm.PrefixLOCK {
+			return true
+		}
+		if p == 0 {
+			break
+		}
+	}
+	return false
+}
+
+func memArg(inst x86asm.Inst) bool {
+	for _, a := range inst.Args {
+		if _, ok := a.(x86asm.Mem); ok {
+			return true
+		}
+	}
+	return false
+}
+
+func classify(inst x86asm.Inst) insKind {
+	switch inst.Op {
+	case x86asm.XCHG:
+		if memArg(inst) {
+			return insAtomic // xchg with memory is always locked
+		}
+		return insOther
+	case x86asm.CMPXCHG, x86asm.CMPXCHG8B, x86asm.CMPXCHG16B, x86asm.XADD, x86asm.ADD, x86asm.SUB,
+		x86asm.OR, x86asm.AND, x86asm.XOR, x86asm.INC, x86asm.DEC, x86asm.BTS, x86asm.BTR, x86asm.BTC, x86asm.NEG, x86asm.NOT:
+		if hasLock(inst) && memArg(inst) {
+			return insAtomic
+		}
+	case x86asm.MOV:
+		if _, ok := inst.Args[0].(x86asm.Mem); ok {
+			return insStore
+		}
+	case x86asm.JMP:
+		if _, ok := inst.Args[0].(x86asm.Rel); ok {
+			return insJump
+		}
+		return insStop // indirect: cannot follow
+	case x86asm.JA, x86asm.JAE, x86asm.JB, x86asm.JBE, x86asm.JE, x86asm.JG, x86asm.JGE, x86asm.JL, x86asm.JLE,
+		x86asm.JNE, x86asm.JNO, x86asm.JNP, x86asm.JNS, x86asm.JO, x86asm.JP, x86asm.JS,
+		x86asm.JCXZ, x86asm.JECXZ, x86asm.JRCXZ, x86asm.LOOP, x86asm.LOOPE, x86asm.LOOPNE:
+		return insCondJump
+	case x86asm.CALL:
+		if m, ok := inst.Args[0].(x86asm.Mem); ok && m.Segment == x86asm.GS && m.Base == 0 && m.Index == 0 && m.Disp == 0x10 {
+			return insSyscall // i386 glibc: call *%gs:0x10 enters __kernel_vsyscall
+		}
+		return insCall
+	case x86asm.SYSCALL, x86asm.SYSENTER:
+		return insSyscall
+	case x86asm.INT:
+		if imm, ok := inst.Args[0].(x86asm.Imm); ok && imm == 0x80 {
+			return insSyscall
+		}
+		return insStop
+	case x86asm.RET:
+		return insRet
+	case x86asm.HLT, x86asm.UD2, x86asm.UD1, x86asm.UD0:
+		return insStop
+	}
+	return insOther
+}
+
+func relTarget(inst x86asm.Inst, next uint64) (uint64, bool) {
+	r, ok := inst.Args[0].(x86asm.Rel)
+	if !ok {
+		return 0, false
+	}
+	return next + uint64(int64(r)), true
+}
+
+// full maps a register to its 64-bit parent (EAX -> RAX, R8D -> R8).
+func full(r x86asm.Reg) x86asm.Reg {
+	switch {
+	case r >= x86asm.AL && r <= x86asm.R15B:
+		return lowByte(r)
+	case r >= x86asm.AX && r <= x86asm.R15W:
+		return x86asm.RAX + (r - x86asm.AX)
+	case r >= x86asm.EAX && r <= x86asm.R15L:
+		return x86asm.RAX + (r - x86asm.EAX)
+	case r >= x86asm.RAX && r <= x86asm.R15:
+		return r
+	case r == x86asm.EIP || r == x86asm.RIP || r == x86asm.IP:
+		return x86asm.RIP
+	}
+	return r
+}
+
+func lowByte(r x86asm.Reg) x86asm.Reg {
+	switch r {
+	case x86asm.AL, x86asm.AH:
+		return x86asm.RAX
+	case x86asm.CL, x86asm.CH:
+		return x86asm.RCX
+	case x86asm.DL, x86asm.DH:
+		return x86asm.RDX
+	case x86asm.BL, x86asm.BH:
+		return x86asm.RBX
+	case x86asm.SPB:
+		return x86asm.RSP
+	case x86asm.BPB:
+		return x86asm.RBP
+	case x86asm.SIB:
+		return x86asm.RSI
+	case x86asm.DIB:
+		return x86asm.RDI
+	}
+	if r >= x86asm.R8B && r <= x86asm.R15B {
+		return x86asm.R8 + (r - x86asm.R8B)
+	}
+	return r
+}
+
+// effAddr computes a memory operand's address with the registers the
+// thread had at its death, if none of them changed on the way.
+func effAddr(m x86asm.Mem, st DeathState, p pathState, next uint64) (uint64, bool) {
+	var ea uint64
+	switch m.Segment {
+	case x86asm.FS, x86asm.GS:
+		if (m.Segment == x86asm.FS) != (st.Mode == 64) {
+			return 0, false // the thread pointer is %fs on x86-64, %gs on i386
+		}
+		ea = st.ThreadPointer
+	case 0, x86asm.DS, x86asm.SS:
+	default:
+		return 0, false
+	}
+	reg := func(r x86asm.Reg) (uint64, bool) {
+		if r == 0 {
+			return 0, true
+		}
+		f := full(r)
+		if f == x86asm.RIP {
+			return next, true
+		}
+		if p.clobbered[f] || st.Reg == nil {
+			return 0, false
+		}
+		return st.Reg(f)
+	}
+	b, ok := reg(m.Base)
+	if !ok {
+		return 0, false
+	}
+	i, ok := reg(m.Index)
+	if !ok {
+		return 0, false
+	}
+	ea += b + i*uint64(m.Scale) + uint64(m.Disp)
+	if st.Mode == 32 {
+		ea = uint64(uint32(ea))
+	}
+	return ea, true
+}
+
+func isZeroSource(a x86asm.Arg, p pathState) bool {
+	switch a := a.(type) {
+	case x86asm.Imm:
+		return a == 0
+	case x86asm.Reg:
+		return p.zero[full(a)]
+	}
+	return false
+}
+
+// trackRegs records which registers an instruction writes (and which it
+// sets to zero), so that later address computations do not use stale
+// values.
+func trackRegs(inst x86asm.Inst, p *pathState) {
+	if len(inst.Args) == 0 || inst.Args[0] == nil {
+		return
+	}
+	switch inst.Op {
+	case x86asm.CMP, x86asm.TEST, x86asm.PUSH, x86asm.BT:
+		return
+	}
+	dst, ok := inst.Args[0].(x86asm.Reg)
+	if !ok {
+		return
+	}
+	f := full(dst)
+	p.clobbered[f] = true
+	zero := false
+	if (inst.Op == x86asm.XOR || inst.Op == x86asm.SUB) && inst.Args[1] != nil {
+		if src, ok := inst.Args[1].(x86asm.Reg); ok && full(src) == f {
+			zero = true
+		}
+	}
+	if inst.Op == x86asm.MOV {
+		if imm, ok := inst.Args[1].(x86asm.Imm); ok && imm == 0 {
+			zero = true
+		}
+	}
+	p.zero[f] = zero
+	if inst.Op == x86asm.XCHG {
+		if src, ok := inst.Args[1].(x86asm.Reg); ok {
+			p.clobbered[full(src)] = true
+			p.zero[full(src)] = false
+		}
+	}
+}
+
+func clobberCallerSaved(p *pathState) {
+	for _, r := range []x86asm.Reg{x86asm.RAX, x86asm.RCX, x86asm.RDX, x86asm.RSI, x86asm.RDI, x86asm.R8, x86asm.R9, x86asm.R10, x86asm.R11} {
+		p.clobbered[r] = true
+		p.zero[r] = false
+	}
+}
+
+func clobberSyscall(p *pathState) {
+	for _, r := range []x86asm.Reg{x86asm.RAX, x86asm.RCX, x86asm.R11} {
+		p.clobbered[r] = true
+		p.zero[r] = false
+	}
+}
