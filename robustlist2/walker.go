@@ -15,7 +15,11 @@ const (
 	PendingKernel PendingRule = iota
 	// PendingWakeOnly wakes one waiter on the pending word (unless PI) and
 	// never writes it: the task died after its unlock released the word
-	// and before it cleared list_op_pending (glibc bug 14485).
+	// and before it cleared list_op_pending (glibc bug 14485). Whoever
+	// chooses it must know the task was inside an unlock (see
+	// translator.UnlockWindow): a task inside a lock holds the word. A
+	// pending mutex that is still on the list is being locked, and gets
+	// the kernel's rule.
 	PendingWakeOnly
 	// PendingCleared ignores the pending op, as the kernel's try-unlock
 	// fixup does for a task interrupted after its release store.
@@ -119,6 +123,7 @@ func (w *Walker) Walk(mem Memory, waker Waker, head uint64, bits abi.Bits, tid u
 
 	// 2. The list. The list head itself is the terminator.
 	entry, pi := first&^1, first&1 != 0
+	pendingOnList := false
 	r.Stop = StopEnd
 	for entry != head {
 		next, nextErr := loadPtr(mem, bits, entry)
@@ -129,6 +134,7 @@ func (w *Walker) Walk(mem Memory, waker Waker, head uint64, bits abi.Bits, tid u
 				return r
 			}
 		} else {
+			pendingOnList = true
 			h.record(Entry{Node: entry, Word: futexAddr(bits, entry, offset), PI: pi, Action: ActionSkipped})
 		}
 		r.Visited++
@@ -165,7 +171,14 @@ func (w *Walker) Walk(mem Memory, waker Waker, head uint64, bits abi.Bits, tid u
 		case PendingCleared:
 			h.record(Entry{Node: pending, Word: word, PI: pendingPI, Pending: true, Action: ActionPendingCleared})
 		case PendingWakeOnly:
-			h.unlockWindow(pending, word, pendingPI)
+			if pendingOnList {
+				// An unlock takes the mutex off the list before it
+				// releases the word: a pending mutex still on the list is
+				// being locked (or held), so the kernel's rule applies.
+				h.death(pending, word, pendingPI, true)
+			} else {
+				h.unlockWindow(pending, word, pendingPI)
+			}
 		default:
 			// The kernel ignores a failure here: the walk is over anyway.
 			h.death(pending, word, pendingPI, true)
@@ -282,7 +295,8 @@ func (h *handler) death(node, word uint64, pi, pending bool) (StopReason, bool) 
 
 // unlockWindow handles a pending op whose unlock had already released the
 // word: wake one waiter (never for PI, whose waiters the kernel hands
-// over itself), write nothing. The word is read only for the report.
+// over itself), write nothing — the word may be reused memory that
+// happens to hold the task's TID. The word is read only for the report.
 func (h *handler) unlockWindow(node, word uint64, pi bool) {
 	e := Entry{Node: node, Word: word, PI: pi, Pending: true, Action: ActionUnlockWindow}
 	if v, err := h.mem.Load32(word); err == nil {

@@ -57,8 +57,9 @@ type WindowVerdict struct {
 	// ClearAt is the address of the store that would have cleared the
 	// pending field, if one was found.
 	ClearAt uint64
-	// ReleaseAt is the address of an atomic operation found ahead, which
-	// means the thread had not released yet.
+	// ReleaseAt is the address of an atomic operation, or of a store that
+	// links a mutex into the list, found ahead: the thread had not
+	// released the word yet, or was locking.
 	ReleaseAt uint64
 	// Explored counts the instructions looked at.
 	Explored int
@@ -94,11 +95,17 @@ func (p pathState) fork(ip uint64) pathState {
 
 // UnlockWindow explores the code from st.IP and says whether the thread
 // is inside the window between the release of a robust futex and the
-// store that clears the list_op_pending field at pendingField (the head's
-// address plus its list_op_pending offset). ptrSize is the pending
-// field's width (4 or 8).
-func UnlockWindow(code CodeReader, st DeathState, pendingField uint64, ptrSize int) WindowVerdict {
+// store that clears list_op_pending, for the robust list whose head is at
+// head with pointers of ptrSize bytes (4 or 8).
+//
+// A lock sets list_op_pending too, takes the word (which then holds the
+// thread's TID, as reused memory might after an unlock) and clears the
+// field after it links the mutex into the list, that is after a store to
+// the head's next field. So a store to the head's next field ahead, like
+// an atomic operation ahead, means the thread was not in an unlock window.
+func UnlockWindow(code CodeReader, st DeathState, head uint64, ptrSize int) WindowVerdict {
 	v := WindowVerdict{}
+	pendingField := head + 2*uint64(ptrSize)
 	if st.Mode != 32 && st.Mode != 64 {
 		v.Reason = fmt.Sprintf("unsupported mode %d", st.Mode)
 		return v
@@ -136,6 +143,14 @@ func UnlockWindow(code CodeReader, st DeathState, pendingField uint64, ptrSize i
 				break path
 			case insStore:
 				ea, ok := effAddr(inst.Args[0].(x86asm.Mem), st, p, next)
+				if ok && ea == head && inst.MemBytes == ptrSize {
+					// Linking a mutex into the list: a lock.
+					releases++
+					if v.ReleaseAt == 0 {
+						v.ReleaseAt = p.ip
+					}
+					break path
+				}
 				if ok && ea == pendingField && inst.MemBytes == ptrSize {
 					if isZeroSource(inst.Args[1], p) {
 						clears++
@@ -183,7 +198,7 @@ func UnlockWindow(code CodeReader, st DeathState, pendingField uint64, ptrSize i
 	}
 	switch {
 	case releases > 0:
-		v.Reason = fmt.Sprintf("an atomic operation lies ahead at %#x: the word was not released yet", v.ReleaseAt)
+		v.Reason = fmt.Sprintf("an atomic operation or a store linking the list lies ahead at %#x: the thread had not released the word", v.ReleaseAt)
 	case clears > 0:
 		v.InWindow = true
 		v.Reason = fmt.Sprintf("the store clearing list_op_pending lies ahead at %#x with no atomic operation before it: the word was already released", v.ClearAt)

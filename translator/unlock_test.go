@@ -52,7 +52,17 @@ func mustHex(s string) []byte {
 //	00 mov %fs:0,%rbx ; 09 lea 0x18(%rdi),%rax ; 0d mov %rax,0xa0(%rbx)
 //	14 xor %eax,%eax  ; 16 xchg %eax,(%rdi)    ; 18 movq $0,0xa0(%rbx)
 //	23 test %eax,%eax ; 25 js 28 ; 27 ret ; 28 mov $0xca,%eax ; 2d syscall ; 2f ret
+//
+// glibc x86-64 lock, robust (set pending, acquire, link into the list,
+// clear pending):
+//
+//	00 lea 0x20(%rdi),%rax ; 04 mov %rax,%fs:0x2f0 ; 0d mov %fs:0x2d0,%edx
+//	15 xor %eax,%eax ; 17 lock cmpxchg %edx,(%rdi) ; 1b jne 45
+//	1d mov %fs:0x2e0,%rax ; 26 mov %rax,0x20(%rdi) ; 2a lea 0x20(%rdi),%rax
+//	2e mov %rax,%fs:0x2e0 ; 37 movq $0,%fs:0x2f0 ; 44 ret
+//	45 mov $0xca,%eax ; 4a syscall ; 4c jmp 1b
 const (
+	lock64  = "488d47206448890425f0020000648b1425d002000031c0f00fb117752864488b0425e002000048894720488d47206448890425e00200006448c70425f002000000000000c3b8ca0000000f05ebcd"
 	glibc64 = "488d47206448890425f002000031c0870785c0780e6448c70425f002000000000000c34531d2ba01000000be81000000b8ca0000000f05ebdc"
 	glibc32 = "65892d7400000031c0870385c0780c65c7057400000000000000c3b8f000000065ff1510000000ebe6"
 	musl64  = "64488b1c2500000000488d4718488983a000000031c0870748c783a00000000000000085c07801c3b8ca0000000f05c3"
@@ -66,42 +76,46 @@ func TestUnlockWindow(t *testing.T) {
 		return func(r x86asm.Reg) (uint64, bool) { v, ok := m[r]; return v, ok }
 	}
 	tests := []struct {
-		name    string
-		code    string
-		mode    int
-		tp      uint64
-		reg     map[x86asm.Reg]uint64
-		pending uint64
-		size    int
-		ip      uint64
-		want    bool
+		name string
+		code string
+		mode int
+		tp   uint64
+		reg  map[x86asm.Reg]uint64
+		head uint64
+		size int
+		ip   uint64
+		want bool
 	}{
-		{"glibc64 before the pending store", glibc64, 64, tp64, nil, tp64 + 0x2f0, 8, 0x00, false},
-		{"glibc64 pending set, before the xchg", glibc64, 64, tp64, nil, tp64 + 0x2f0, 8, 0x0d, false},
-		{"glibc64 at the xchg", glibc64, 64, tp64, nil, tp64 + 0x2f0, 8, 0x0f, false},
-		{"glibc64 right after the xchg", glibc64, 64, tp64, nil, tp64 + 0x2f0, 8, 0x11, true},
-		{"glibc64 on the way to the wake", glibc64, 64, tp64, nil, tp64 + 0x2f0, 8, 0x26, true},
-		{"glibc64 in the futex wake", glibc64, 64, tp64, nil, tp64 + 0x2f0, 8, 0x37, true},
-		{"glibc64 at the clearing store", glibc64, 64, tp64, nil, tp64 + 0x2f0, 8, 0x15, true},
-		{"glibc64 after the clearing store", glibc64, 64, tp64, nil, tp64 + 0x2f0, 8, 0x22, false},
-		{"glibc64, another thread's pending field", glibc64, 64, tp64, nil, tp64 + 0x2f8, 8, 0x11, false},
-		{"glibc64, 32-bit field size", glibc64, 64, tp64, nil, tp64 + 0x2f0, 4, 0x11, false},
-		{"glibc32 right after the xchg", glibc32, 32, tp32, nil, tp32 + 0x74, 4, 0x0b, true},
-		{"glibc32 in the vDSO wake", glibc32, 32, tp32, nil, tp32 + 0x74, 4, 0x27, true},
-		{"glibc32 before the xchg", glibc32, 32, tp32, nil, tp32 + 0x74, 4, 0x07, false},
-		{"glibc32 after the clear", glibc32, 32, tp32, nil, tp32 + 0x74, 4, 0x1a, false},
-		{"glibc32 code read as 64-bit has no %gs pending", glibc32, 64, tp32, nil, tp32 + 0x74, 4, 0x0b, false},
-		{"musl right after the xchg", musl64, 64, tp64, map[x86asm.Reg]uint64{x86asm.RBX: self}, self + 0xa0, 8, 0x18, true},
-		{"musl before the xchg", musl64, 64, tp64, map[x86asm.Reg]uint64{x86asm.RBX: self}, self + 0xa0, 8, 0x14, false},
-		{"musl after the clear, in the wake", musl64, 64, tp64, map[x86asm.Reg]uint64{x86asm.RBX: self}, self + 0xa0, 8, 0x2f, false},
-		{"musl without the register value", musl64, 64, tp64, nil, self + 0xa0, 8, 0x18, false},
-		{"musl before %rbx is loaded", musl64, 64, tp64, map[x86asm.Reg]uint64{x86asm.RBX: 0}, self + 0xa0, 8, 0x00, false},
+		{"glibc64 before the pending store", glibc64, 64, tp64, nil, tp64 + 0x2e0, 8, 0x00, false},
+		{"glibc64 pending set, before the xchg", glibc64, 64, tp64, nil, tp64 + 0x2e0, 8, 0x0d, false},
+		{"glibc64 at the xchg", glibc64, 64, tp64, nil, tp64 + 0x2e0, 8, 0x0f, false},
+		{"glibc64 right after the xchg", glibc64, 64, tp64, nil, tp64 + 0x2e0, 8, 0x11, true},
+		{"glibc64 on the way to the wake", glibc64, 64, tp64, nil, tp64 + 0x2e0, 8, 0x26, true},
+		{"glibc64 in the futex wake", glibc64, 64, tp64, nil, tp64 + 0x2e0, 8, 0x37, true},
+		{"glibc64 at the clearing store", glibc64, 64, tp64, nil, tp64 + 0x2e0, 8, 0x15, true},
+		{"glibc64 after the clearing store", glibc64, 64, tp64, nil, tp64 + 0x2e0, 8, 0x22, false},
+		{"glibc64, another thread's pending field", glibc64, 64, tp64, nil, tp64 + 0x2e8, 8, 0x11, false},
+		{"glibc64, 32-bit pointers", glibc64, 64, tp64, nil, tp64 + 0x2e8, 4, 0x11, false},
+		{"glibc64 lock: acquired, not yet linked", lock64, 64, tp64, nil, tp64 + 0x2e0, 8, 0x1b, false},
+		// Past the link the code ahead looks like an unlock's; the walker
+		// sees the mutex on the list and keeps the kernel's rule.
+		{"glibc64 lock: linked, pending not cleared", lock64, 64, tp64, nil, tp64 + 0x2e0, 8, 0x37, true},
+		{"glibc32 right after the xchg", glibc32, 32, tp32, nil, tp32 + 0x6c, 4, 0x0b, true},
+		{"glibc32 in the vDSO wake", glibc32, 32, tp32, nil, tp32 + 0x6c, 4, 0x27, true},
+		{"glibc32 before the xchg", glibc32, 32, tp32, nil, tp32 + 0x6c, 4, 0x07, false},
+		{"glibc32 after the clear", glibc32, 32, tp32, nil, tp32 + 0x6c, 4, 0x1a, false},
+		{"glibc32 code read as 64-bit has no %gs pending", glibc32, 64, tp32, nil, tp32 + 0x6c, 4, 0x0b, false},
+		{"musl right after the xchg", musl64, 64, tp64, map[x86asm.Reg]uint64{x86asm.RBX: self}, self + 0x90, 8, 0x18, true},
+		{"musl before the xchg", musl64, 64, tp64, map[x86asm.Reg]uint64{x86asm.RBX: self}, self + 0x90, 8, 0x14, false},
+		{"musl after the clear, in the wake", musl64, 64, tp64, map[x86asm.Reg]uint64{x86asm.RBX: self}, self + 0x90, 8, 0x2f, false},
+		{"musl without the register value", musl64, 64, tp64, nil, self + 0x90, 8, 0x18, false},
+		{"musl before %rbx is loaded", musl64, 64, tp64, map[x86asm.Reg]uint64{x86asm.RBX: 0}, self + 0x90, 8, 0x00, false},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			code := codeAt{base, mustHex(tt.code)}
 			st := DeathState{Mode: tt.mode, IP: base + tt.ip, ThreadPointer: tt.tp, Reg: regs(tt.reg)}
-			v := UnlockWindow(code, st, tt.pending, tt.size)
+			v := UnlockWindow(code, st, tt.head, tt.size)
 			if v.InWindow != tt.want {
 				t.Fatalf("InWindow %v, want %v: %s", v.InWindow, tt.want, v.Reason)
 			}
@@ -143,7 +157,7 @@ func FuzzUnlockWindow(f *testing.F) {
 		}
 		st := DeathState{Mode: mode, IP: 0x1000 + uint64(ip), ThreadPointer: 0x5000,
 			Reg: func(x86asm.Reg) (uint64, bool) { return 0x6000, true }}
-		v := UnlockWindow(codeAt{0x1000, code}, st, 0x52f0, 8)
+		v := UnlockWindow(codeAt{0x1000, code}, st, 0x52e0, 8)
 		if v.Explored > maxExplore {
 			t.Fatalf("explored %d instructions", v.Explored)
 		}
