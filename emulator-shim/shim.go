@@ -40,6 +40,11 @@ type Config struct {
 	NoRobustList2 bool
 	// Walk are the default walk options (e.g. Unbounded).
 	Walk robustlist2.WalkOptions
+	// KernelUnlockRule keeps the kernel's pending-op rule also for a task
+	// that died inside a robust unlock, after the release (glibc bug
+	// 14485: the kernel may then write FUTEX_OWNER_DIED into reused
+	// memory). By default fexrl only wakes a waiter there.
+	KernelUnlockRule bool
 	// OnWalk, if set, hears every list walk (exit and exec), after the
 	// counters are updated. It is called on the thread that reported the
 	// death; it must not call back into the shim for the same task.
@@ -101,10 +106,11 @@ type Stats struct {
 	WalkFaults      int64 `json:"walk_faults"`
 	UnknownTasks    int64 `json:"unknown_tasks"`
 	HostWalked      int64 `json:"host_walked_lists"`
+	UnlockWindows   int64 `json:"unlock_windows"`
 }
 
 type counters struct {
-	tasks, lists, walks, entries, marked, woken, wakeErrors, limitHits, faults, unknown, host atomic.Int64
+	tasks, lists, walks, entries, marked, woken, wakeErrors, limitHits, faults, unknown, host, unlockWindows atomic.Int64
 }
 
 // Shim is the robust-futex layer of one emulator.
@@ -148,6 +154,7 @@ func (s *Shim) Stats() Stats {
 		WalkFaults:      s.n.faults.Load(),
 		UnknownTasks:    s.n.unknown.Load(),
 		HostWalked:      s.n.host.Load(),
+		UnlockWindows:   s.n.unlockWindows.Load(),
 	}
 }
 
@@ -244,13 +251,13 @@ func registers(c translator.Call, k translator.Kind) bool {
 // TaskExec walks tid's lists as execve does, then clears them; the task
 // keeps its TID. Call it once the exec is certain to happen (or has
 // happened while the old memory is still reachable through e).
-func (s *Shim) TaskExec(tid int32, e *Env, d robustlist2.Death) []robustlist2.ListWalk {
+func (s *Shim) TaskExec(tid int32, e *Env) []robustlist2.ListWalk {
 	mem, waker, err := s.env(e)
 	if err != nil {
 		s.log.Error("exec walk impossible", zap.Int32("tid", tid), zap.Error(err))
 		return nil
 	}
-	walks, ok := s.reg.Exec(tid, mem, waker, s.death(d))
+	walks, ok := s.reg.Exec(tid, mem, waker, s.deathOptions(tid, Death{Cause: CauseExec}, mem))
 	if !ok {
 		return nil
 	}
@@ -258,23 +265,81 @@ func (s *Shim) TaskExec(tid int32, e *Env, d robustlist2.Death) []robustlist2.Li
 	return walks
 }
 
+// Death describes how a task ended.
+type Death struct {
+	// Cause says why.
+	Cause Cause
+	// State is the task's registers at its death, if known. For a death
+	// the task did not ask for (a signal, another thread's exit_group),
+	// fexrl reads the code at State.IP to find out whether the task died
+	// inside a robust unlock after releasing the word, and then only
+	// wakes a waiter on the pending word instead of marking it.
+	State *translator.DeathState
+	// Code reads the task's code; nil means through the guest memory.
+	Code translator.CodeReader
+}
+
 // TaskExited walks every list of tid (the ones the host kernel does not
 // walk itself) and forgets the task. A task reported dead twice, or never
 // known, is logged and ignored.
-func (s *Shim) TaskExited(tid int32, cause Cause, e *Env, d robustlist2.Death) []robustlist2.ListWalk {
+func (s *Shim) TaskExited(tid int32, d Death, e *Env) []robustlist2.ListWalk {
 	mem, waker, err := s.env(e)
 	if err != nil {
 		s.log.Error("exit walk impossible", zap.Int32("tid", tid), zap.Error(err))
 		s.reg.Remove(tid)
 		return nil
 	}
-	walks, ok := s.reg.Exit(tid, mem, waker, s.death(d))
+	walks, ok := s.reg.Exit(tid, mem, waker, s.deathOptions(tid, d, mem))
 	if !ok {
-		s.log.Debug("exit of a task fexrl does not know (already gone?)", zap.Int32("tid", tid), zap.Stringer("cause", cause))
+		s.log.Debug("exit of a task fexrl does not know (already gone?)", zap.Int32("tid", tid), zap.Stringer("cause", d.Cause))
 		return nil
 	}
-	s.account(tid, cause, walks)
+	s.account(tid, d.Cause, walks)
 	return walks
+}
+
+// deathOptions picks each list's walk options: the configured ones, with
+// the unlock-window rule for a list whose unlock the task died in.
+func (s *Shim) deathOptions(tid int32, d Death, mem robustlist2.Memory) robustlist2.Death {
+	opts := s.cfg.Walk
+	if d.State == nil || s.cfg.KernelUnlockRule {
+		return robustlist2.Death{Options: func(int, robustlist2.Slot) robustlist2.WalkOptions { return opts }}
+	}
+	code := d.Code
+	if code == nil {
+		code = memCode{mem}
+	}
+	st := *d.State
+	return robustlist2.Death{Options: func(index int, slot robustlist2.Slot) robustlist2.WalkOptions {
+		o := opts
+		v := translator.UnlockWindow(code, st, slot.Head, slot.Bits.PtrSize())
+		if v.InWindow {
+			o.Pending = robustlist2.PendingWakeOnly
+			s.n.unlockWindows.Add(1)
+			s.log.Info("task died inside a robust unlock after releasing the word: its pending op is only woken, never written",
+				zap.Int32("tid", tid), zap.String("list", robustlist2.SlotName(index)), zap.Uint64("ip", st.IP), zap.String("why", v.Reason))
+		}
+		return o
+	}}
+}
+
+// memCode reads code through guest memory.
+type memCode struct{ mem robustlist2.Memory }
+
+func (c memCode) ReadCode(addr uint64, b []byte) (int, error) {
+	n := 0
+	for n+4 <= len(b) {
+		v, err := c.mem.Load32(addr + uint64(n))
+		if err != nil {
+			if n == 0 {
+				return 0, err
+			}
+			return n, nil
+		}
+		b[n], b[n+1], b[n+2], b[n+3] = byte(v), byte(v>>8), byte(v>>16), byte(v>>24)
+		n += 4
+	}
+	return n, nil
 }
 
 // NoteHostList counts a list the guest registered with the host kernel
@@ -285,14 +350,6 @@ func (s *Shim) NoteHostList() { s.n.lists.Add(1) }
 // Forget drops tid without walking (a task that fexrl knows is gone and
 // whose memory is unreachable).
 func (s *Shim) Forget(tid int32) { s.reg.Remove(tid) }
-
-func (s *Shim) death(d robustlist2.Death) robustlist2.Death {
-	if d.Options != nil {
-		return d
-	}
-	opts := s.cfg.Walk
-	return robustlist2.Death{Options: func(int, robustlist2.Slot) robustlist2.WalkOptions { return opts }}
-}
 
 func (s *Shim) account(tid int32, cause Cause, walks []robustlist2.ListWalk) {
 	for _, w := range walks {

@@ -45,7 +45,10 @@ type DeathState struct {
 	// ThreadPointer is the base of %fs on x86-64 or of %gs on i386.
 	ThreadPointer uint64
 	// Reg returns a general-purpose register's value (the 64-bit
-	// register; 32-bit guests' values zero-extended), or false.
+	// register; 32-bit guests' values zero-extended), or false. With
+	// RSP, returns are followed through the thread's stack (read with the
+	// CodeReader), so a death inside a helper (i386's __kernel_vsyscall)
+	// is traced back to the unlock that called it.
 	Reg func(r x86asm.Reg) (uint64, bool)
 }
 
@@ -72,6 +75,10 @@ const (
 	maxExplore   = 1024
 	maxPathInsns = 256
 	maxCallDepth = 4
+	// maxUnwinds bounds the returns followed through the thread's real
+	// stack: i386 glibc dies inside __kernel_vsyscall, two returns away
+	// from the unlock.
+	maxUnwinds = 2
 )
 
 type pathState struct {
@@ -80,10 +87,16 @@ type pathState struct {
 	clobbered map[x86asm.Reg]bool
 	zero      map[x86asm.Reg]bool
 	ret       []uint64
+	// sp is the stack pointer's offset from its value at the death, while
+	// spKnown; unwinds counts returns taken through the real stack.
+	sp      int64
+	spKnown bool
+	unwinds int
 }
 
 func (p pathState) fork(ip uint64) pathState {
-	q := pathState{ip: ip, steps: p.steps, clobbered: map[x86asm.Reg]bool{}, zero: map[x86asm.Reg]bool{}, ret: append([]uint64(nil), p.ret...)}
+	q := pathState{ip: ip, steps: p.steps, clobbered: map[x86asm.Reg]bool{}, zero: map[x86asm.Reg]bool{}, ret: append([]uint64(nil), p.ret...),
+		sp: p.sp, spKnown: p.spKnown, unwinds: p.unwinds}
 	for r := range p.clobbered {
 		q.clobbered[r] = true
 	}
@@ -111,7 +124,12 @@ func UnlockWindow(code CodeReader, st DeathState, head uint64, ptrSize int) Wind
 		return v
 	}
 	seen := map[uint64]bool{}
-	work := []pathState{{ip: st.IP, clobbered: map[x86asm.Reg]bool{}, zero: map[x86asm.Reg]bool{}}}
+	ptr := uint64(st.Mode / 8)
+	sp0, haveSP := uint64(0), false
+	if st.Reg != nil {
+		sp0, haveSP = st.Reg(x86asm.RSP)
+	}
+	work := []pathState{{ip: st.IP, clobbered: map[x86asm.Reg]bool{}, zero: map[x86asm.Reg]bool{}, spKnown: haveSP}}
 	clears, releases := 0, 0
 	var buf [16]byte
 	for len(work) > 0 && v.Explored < maxExplore {
@@ -175,6 +193,7 @@ func UnlockWindow(code CodeReader, st DeathState, head uint64, ptrSize int) Wind
 			case insCall:
 				if t, ok := relTarget(inst, next); ok && len(p.ret) < maxCallDepth {
 					p.ret = append(p.ret, next)
+					p.sp -= int64(ptr)
 					clobberCallerSaved(&p)
 					p.ip = t
 					continue
@@ -183,15 +202,35 @@ func UnlockWindow(code CodeReader, st DeathState, head uint64, ptrSize int) Wind
 			case insSyscall:
 				clobberSyscall(&p)
 			case insRet:
-				if len(p.ret) == 0 {
+				p.sp += int64(ptr)
+				if imm, ok := inst.Args[0].(x86asm.Imm); ok {
+					p.sp += int64(imm)
+				}
+				if len(p.ret) > 0 {
+					p.ip = p.ret[len(p.ret)-1]
+					p.ret = p.ret[:len(p.ret)-1]
+					continue
+				}
+				// Return through the thread's own stack.
+				if !p.spKnown || p.unwinds >= maxUnwinds {
 					break path
 				}
-				p.ip = p.ret[len(p.ret)-1]
-				p.ret = p.ret[:len(p.ret)-1]
+				var rb [8]byte
+				at := sp0 + uint64(p.sp) - ptr
+				if n, err := code.ReadCode(at, rb[:ptr]); err != nil || n != int(ptr) {
+					break path
+				}
+				t := uint64(rb[0]) | uint64(rb[1])<<8 | uint64(rb[2])<<16 | uint64(rb[3])<<24
+				if ptr == 8 {
+					t |= uint64(rb[4])<<32 | uint64(rb[5])<<40 | uint64(rb[6])<<48 | uint64(rb[7])<<56
+				}
+				p.unwinds++
+				p.ip = t
 				continue
 			case insStop:
 				break path
 			}
+			trackStack(inst, &p, ptr)
 			trackRegs(inst, &p)
 			p.ip = next
 		}
@@ -438,5 +477,35 @@ func clobberSyscall(p *pathState) {
 	for _, r := range []x86asm.Reg{x86asm.RAX, x86asm.RCX, x86asm.R11} {
 		p.clobbered[r] = true
 		p.zero[r] = false
+	}
+}
+
+// trackStack follows the stack pointer through pushes, pops and
+// adjustments by constants; anything else makes it unknown.
+func trackStack(inst x86asm.Inst, p *pathState, ptr uint64) {
+	switch inst.Op {
+	case x86asm.PUSH:
+		p.sp -= int64(ptr)
+		return
+	case x86asm.POP:
+		p.sp += int64(ptr)
+		if r, ok := inst.Args[0].(x86asm.Reg); ok && full(r) == x86asm.RSP {
+			p.spKnown = false
+		}
+		return
+	}
+	r, ok := inst.Args[0].(x86asm.Reg)
+	if !ok || full(r) != x86asm.RSP {
+		return
+	}
+	imm, isImm := inst.Args[1].(x86asm.Imm)
+	switch {
+	case inst.Op == x86asm.ADD && isImm:
+		p.sp += int64(imm)
+	case inst.Op == x86asm.SUB && isImm:
+		p.sp -= int64(imm)
+	case inst.Op == x86asm.CMP || inst.Op == x86asm.TEST:
+	default:
+		p.spKnown = false
 	}
 }

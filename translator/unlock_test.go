@@ -126,6 +126,54 @@ func TestUnlockWindow(t *testing.T) {
 	}
 }
 
+// regions is guest memory made of several pieces.
+type regions []codeAt
+
+func (rs regions) ReadCode(addr uint64, b []byte) (int, error) {
+	for _, r := range rs {
+		if n, err := r.ReadCode(addr, b); err == nil {
+			return n, nil
+		}
+	}
+	return 0, errors.New("no memory there")
+}
+
+// TestUnlockWindowThroughTheVDSO: an i386 glibc thread that dies in the
+// futex wake is inside __kernel_vsyscall (pop %ebp; pop %edx; pop %ecx;
+// ret); the analysis returns through its real stack to the unlock.
+func TestUnlockWindowThroughTheVDSO(t *testing.T) {
+	const base, vdso, stack, tp = 0x8048000, 0xf7fc0000, 0xffff0000, 0xf7f01000
+	le32 := func(v uint32) []byte { return []byte{byte(v), byte(v >> 8), byte(v >> 16), byte(v >> 24)} }
+	var st []byte
+	st = append(st, le32(1)...)         // saved ebp
+	st = append(st, le32(2)...)         // saved edx
+	st = append(st, le32(3)...)         // saved ecx
+	st = append(st, le32(base+0x27)...) // return address: after call *%gs:0x10
+	mem := regions{{base, mustHex(glibc32)}, {vdso, []byte{0x5d, 0x5a, 0x59, 0xc3}}, {stack, st}}
+	tests := []struct {
+		name string
+		sp   uint64
+		ok   bool
+		want bool
+	}{
+		{"stack known", stack, true, true},
+		{"stack pointer unknown", 0, false, false},
+		{"stack pointer wrong", stack + 4, true, false},
+	}
+	for _, tt := range tests {
+		reg := func(r x86asm.Reg) (uint64, bool) {
+			if r == x86asm.RSP {
+				return tt.sp, tt.ok
+			}
+			return 0, false
+		}
+		v := UnlockWindow(mem, DeathState{Mode: 32, IP: vdso, ThreadPointer: tp, Reg: reg}, tp+0x6c, 4)
+		if v.InWindow != tt.want {
+			t.Errorf("%s: InWindow %v, want %v: %s", tt.name, v.InWindow, tt.want, v.Reason)
+		}
+	}
+}
+
 func TestUnlockWindowBadInput(t *testing.T) {
 	tests := []struct {
 		name string

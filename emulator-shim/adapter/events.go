@@ -10,7 +10,6 @@ import (
 
 	"github.com/fexrl/fexrl/abi"
 	shim "github.com/fexrl/fexrl/emulator-shim"
-	"github.com/fexrl/fexrl/robustlist2"
 	"github.com/fexrl/fexrl/translator"
 )
 
@@ -279,7 +278,7 @@ func (t *tracer) onSeccomp(tk *task) error {
 		}
 		tk.walked = true
 		inj := &injector{t: t, tk: tk, abi: a}
-		t.walk(tk, cause, inj)
+		t.walk(tk, cause, inj, nil)
 		// The exit stop would only find an empty task.
 		_ = unix.PtraceSetOptions(int(tk.tid), t.options&^unix.PTRACE_O_TRACEEXIT)
 		if err := inj.finish(); err != nil {
@@ -321,18 +320,39 @@ func (t *tracer) onExit(tk *task) error {
 		cause = tk.exitCause
 	}
 	tk.walked = true
-	t.walk(tk, cause, nil)
+	// The task did not ask to die: it may have been inside a robust
+	// unlock, which its registers tell.
+	t.walk(tk, cause, nil, t.deathState(tk))
 	return t.resume(tk, 0)
+}
+
+// deathState reads a dying task's registers for the unlock-window check.
+func (t *tracer) deathState(tk *task) *translator.DeathState {
+	var r unix.PtraceRegs
+	if err := getRegs(tk.tid, &r); err != nil {
+		return nil
+	}
+	st := &translator.DeathState{Mode: 64, IP: r.Rip, ThreadPointer: r.Fs_base, Reg: regsReader(&r)}
+	if r.Cs == 0x23 {
+		st.Mode = 32
+		st.IP = uint64(uint32(r.Rip))
+		base, err := segmentBase(tk.tid, uint16(r.Gs))
+		if err != nil {
+			return nil
+		}
+		st.ThreadPointer = base
+	}
+	return st
 }
 
 // walk walks tk's lists through the shim, with the rest of its address
 // space stopped as soon as a private futex word must be written, and
 // reports the walks.
-func (t *tracer) walk(tk *task, cause shim.Cause, inj *injector) {
+func (t *tracer) walk(tk *task, cause shim.Cause, inj *injector, state *translator.DeathState) {
 	wc := &walkContext{mm: tk.mm, self: tk}
 	t.walkCtx = wc
 	env := &shim.Env{Memory: t.worldMemFor(tk, wc), Waker: t.wakerFor(tk, inj)}
-	walks := t.shim.TaskExited(tk.tid, cause, env, robustlist2.Death{})
+	walks := t.shim.TaskExited(tk.tid, shim.Death{Cause: cause, State: state}, env)
 	t.resumeWorld(wc)
 	t.walkCtx = nil
 	if t.opts.OnWalk != nil {

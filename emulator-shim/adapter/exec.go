@@ -187,14 +187,14 @@ func (t *tracer) onExec(tk *task) error {
 		tk.exec = execer.exec
 	}
 	if p := tk.exec; p != nil {
-		walks := t.shim.TaskExec(former, &shim.Env{Memory: afterExec{p}, Waker: afterExecWaker{p}}, robustlist2.Death{})
+		walks := t.shim.TaskExec(former, &shim.Env{Memory: afterExec{p}, Waker: afterExecWaker{p}})
 		if t.opts.OnWalk != nil {
 			for _, w := range walks {
 				t.opts.OnWalk(WalkEvent{TID: tk.tid, TGID: tk.tgid, Cause: shim.CauseExec, Walk: w})
 			}
 		}
 	} else {
-		t.shim.TaskExec(former, &shim.Env{Memory: afterExec{&execPlan{live: t.memFor(tk)}}, Waker: nopWaker{}}, robustlist2.Death{})
+		t.shim.TaskExec(former, &shim.Env{Memory: afterExec{&execPlan{live: t.memFor(tk)}}, Waker: nopWaker{}})
 	}
 	tk.exec = nil
 	if former != tk.tid {

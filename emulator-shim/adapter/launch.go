@@ -23,8 +23,8 @@ import (
 // the filter. The filter is what makes the kernel stop the guest at the
 // robust-list and lifecycle syscalls only.
 const (
-	launchEnv  = "FEXRL_ADAPTER_LAUNCH"
-	launchPath = "FEXRL_ADAPTER_PATH"
+	launchEnv   = "FEXRL_ADAPTER_LAUNCH"
+	launchPath  = "FEXRL_ADAPTER_PATH"
 	launchGo    = 3 // fd of the pipe the tracer closes once it has seized us
 	launchReady = 4 // fd of the pipe we close once we run main
 )

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"unsafe"
 
+	"golang.org/x/arch/x86/x86asm"
 	"golang.org/x/sys/unix"
 )
 
@@ -115,4 +116,64 @@ func setRegs(tid int32, r *unix.PtraceRegs) error {
 		return fmt.Errorf("PTRACE_SETREGS %d: %w", tid, e)
 	}
 	return nil
+}
+
+// userDesc is struct user_desc (PTRACE_GET_THREAD_AREA).
+type userDesc struct {
+	EntryNumber uint32
+	BaseAddr    uint32
+	Limit       uint32
+	Flags       uint32
+}
+
+// segmentBase returns the base of the segment a 32-bit tracee's selector
+// names: for %gs, i386 glibc's thread pointer.
+func segmentBase(tid int32, selector uint16) (uint64, error) {
+	var d userDesc
+	_, _, e := unix.Syscall6(unix.SYS_PTRACE, unix.PTRACE_GET_THREAD_AREA, uintptr(tid), uintptr(selector>>3), uintptr(unsafe.Pointer(&d)), 0, 0)
+	if e != 0 {
+		return 0, fmt.Errorf("PTRACE_GET_THREAD_AREA %d: %w", tid, e)
+	}
+	return uint64(d.BaseAddr), nil
+}
+
+// regsReader exposes a register file to the unlock-window analysis.
+func regsReader(r *unix.PtraceRegs) func(x86asm.Reg) (uint64, bool) {
+	return func(reg x86asm.Reg) (uint64, bool) {
+		switch reg {
+		case x86asm.RAX:
+			return r.Rax, true
+		case x86asm.RBX:
+			return r.Rbx, true
+		case x86asm.RCX:
+			return r.Rcx, true
+		case x86asm.RDX:
+			return r.Rdx, true
+		case x86asm.RSI:
+			return r.Rsi, true
+		case x86asm.RDI:
+			return r.Rdi, true
+		case x86asm.RBP:
+			return r.Rbp, true
+		case x86asm.RSP:
+			return r.Rsp, true
+		case x86asm.R8:
+			return r.R8, true
+		case x86asm.R9:
+			return r.R9, true
+		case x86asm.R10:
+			return r.R10, true
+		case x86asm.R11:
+			return r.R11, true
+		case x86asm.R12:
+			return r.R12, true
+		case x86asm.R13:
+			return r.R13, true
+		case x86asm.R14:
+			return r.R14, true
+		case x86asm.R15:
+			return r.R15, true
+		}
+		return 0, false
+	}
 }
