@@ -291,6 +291,8 @@ func (t *tracer) onSeccomp(tk *task) error {
 	case kind == translator.KindExecve || kind == translator.KindExecveat:
 		t.noteSyscall(tk, call, kind, false, 0)
 		return t.startExec(tk)
+	case kind == translator.KindFutex:
+		return t.robustUnlock(tk, call)
 	}
 	return t.resume(tk, 0)
 }

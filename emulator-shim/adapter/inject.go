@@ -22,11 +22,29 @@ type injector struct {
 	tk *task
 	// abi is the ABI of the trapped syscall: the injected ones run through
 	// the same instruction, so they use its numbers and registers.
-	abi     abi.Arch
-	saved   unix.PtraceRegs
-	used    bool
-	rewound bool
-	failed  error
+	abi       abi.Arch
+	saved     unix.PtraceRegs
+	haveSaved bool
+	used      bool
+	rewound   bool
+	failed    error
+}
+
+// stackScratch returns an aligned address below the task's stack (past
+// the x86-64 red zone) that the task can use as a futex nobody waits on.
+func (in *injector) stackScratch() (uint64, error) {
+	if !in.used && in.failed == nil {
+		if err := getRegs(in.tk.tid, &in.saved); err != nil {
+			in.failed = err
+			return 0, err
+		}
+		in.haveSaved = true
+	}
+	sp := in.saved.Rsp
+	if in.abi.Bits == abi.Bits32 {
+		sp = uint64(uint32(sp))
+	}
+	return (sp - 256) &^ 7, nil
 }
 
 // syscall runs nr with args in the task and returns its result.
@@ -35,11 +53,12 @@ func (in *injector) syscall(nr int, args ...uint64) (int64, error) {
 		return 0, in.failed
 	}
 	tid := int(in.tk.tid)
-	if !in.used {
+	if !in.used && !in.haveSaved {
 		if err := getRegs(int32(tid), &in.saved); err != nil {
 			in.failed = err
 			return 0, err
 		}
+		in.haveSaved = true
 	}
 	r := in.saved
 	r.Orig_rax = uint64(nr)
@@ -132,6 +151,29 @@ func (in *injector) wake(addr uint64, n int) (int, error) {
 	return int(r), nil
 }
 
+// complete ends the trapped syscall with ret instead of running it: the
+// task resumes after the syscall instruction with every register as it
+// was but the result register.
+func (in *injector) complete(ret int64) error {
+	if in.failed != nil {
+		return in.failed
+	}
+	if !in.used {
+		if err := setReturn(in.tk.tid, ret); err != nil {
+			return err
+		}
+		in.rewound = true
+		return in.t.resume(in.tk, 0)
+	}
+	r := in.saved
+	r.Rax = uint64(ret)
+	if err := setRegs(in.tk.tid, &r); err != nil {
+		return err
+	}
+	in.rewound = true
+	return in.t.resume(in.tk, 0)
+}
+
 // finish puts the task back at its original syscall. If nothing was
 // injected the task is left as it was (still at its seccomp stop).
 func (in *injector) finish() error {
@@ -147,3 +189,6 @@ func (in *injector) finish() error {
 	in.rewound = true
 	return in.t.resume(in.tk, 0)
 }
+
+// errnoOf turns a negative syscall result into its errno.
+func errnoOf(r int64) error { return unix.Errno(-r) }

@@ -60,6 +60,7 @@ func filterRules() []seccomp.ArchRule {
 			AuditArch: a.AuditArch,
 			Syscalls: []int{s.SetRobustList, s.GetRobustList, s.SetRobustList2, s.GetRobustList2,
 				s.Exit, s.ExitGroup, s.Execve, s.Execveat},
+			ArgMasks: []seccomp.ArgMask{{Nr: s.Futex, Arg: 1, Mask: abi.FutexRobustUnlock | abi.FutexRobustList32}},
 		}
 	}
 	return []seccomp.ArchRule{rule(x86_64.Arch()), rule(x86_32.Arch())}
