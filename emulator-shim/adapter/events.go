@@ -8,8 +8,11 @@ import (
 	"go.uber.org/zap"
 	"golang.org/x/sys/unix"
 
+	"golang.org/x/arch/x86/x86asm"
+
 	"github.com/fexrl/fexrl/abi"
 	shim "github.com/fexrl/fexrl/emulator-shim"
+	"github.com/fexrl/fexrl/robustlist2"
 	"github.com/fexrl/fexrl/translator"
 )
 
@@ -189,6 +192,9 @@ func (t *tracer) onClone(parent *task, event int) error {
 	}
 	t.nTasks++
 	t.shim.TaskCreated(parent.tid, childTID, child.tgid)
+	if t.opts.OnTask != nil {
+		t.opts.OnTask(TaskEvent{Kind: "clone", TID: childTID, TGID: child.tgid, Parent: parent.tid, Flags: flags, ABI: t.taskABI(parent.tid)})
+	}
 	if err := t.resume(parent, 0); err != nil {
 		return err
 	}
@@ -328,6 +334,19 @@ func (t *tracer) onExit(tk *task) error {
 	return t.resume(tk, 0)
 }
 
+// taskABI says whether a task runs 32- or 64-bit code, from its code
+// segment.
+func (t *tracer) taskABI(tid int32) string {
+	var r unix.PtraceRegs
+	if err := getRegs(tid, &r); err != nil {
+		return ""
+	}
+	if r.Cs == 0x23 {
+		return "x86_32"
+	}
+	return "x86_64"
+}
+
 // deathState reads a dying task's registers for the unlock-window check.
 func (t *tracer) deathState(tk *task) *translator.DeathState {
 	var r unix.PtraceRegs
@@ -351,15 +370,49 @@ func (t *tracer) deathState(tk *task) *translator.DeathState {
 // space stopped as soon as a private futex word must be written, and
 // reports the walks.
 func (t *tracer) walk(tk *task, cause shim.Cause, inj *injector, state *translator.DeathState) {
+	if t.opts.OnTask != nil {
+		ev := TaskEvent{Kind: "exit", TID: tk.tid, TGID: tk.tgid, Cause: cause.String()}
+		if state != nil {
+			ev.ABI = modeABI(state.Mode)
+			ev.IP, ev.ThreadPointer = state.IP, state.ThreadPointer
+			if sp, ok := state.Reg(x86asm.RSP); ok {
+				ev.SP = sp
+			}
+		}
+		t.opts.OnTask(ev)
+	}
 	wc := &walkContext{mm: tk.mm, self: tk}
 	t.walkCtx = wc
-	env := &shim.Env{Memory: t.worldMemFor(tk, wc), Waker: t.wakerFor(tk, inj)}
+	var mem robustlist2.Memory = t.worldMemFor(tk, wc)
+	var capt *capture
+	if t.opts.CaptureMemory {
+		capt = newCapture(mem)
+		mem = capt
+	}
+	env := &shim.Env{Memory: mem, Waker: t.wakerFor(tk, inj)}
 	walks := t.shim.TaskExited(tk.tid, shim.Death{Cause: cause, State: state}, env)
 	t.resumeWorld(wc)
 	t.walkCtx = nil
-	if t.opts.OnWalk != nil {
-		for _, w := range walks {
-			t.opts.OnWalk(WalkEvent{TID: tk.tid, TGID: tk.tgid, Cause: cause, Walk: w})
-		}
+	t.reportWalks(tk, cause, walks, capt)
+}
+
+// reportWalks hands the walks of one death or exec to OnWalk.
+func (t *tracer) reportWalks(tk *task, cause shim.Cause, walks []robustlist2.ListWalk, capt *capture) {
+	if t.opts.OnWalk == nil {
+		return
 	}
+	var words []MemWord
+	if capt != nil {
+		words = capt.words
+	}
+	for _, w := range walks {
+		t.opts.OnWalk(WalkEvent{TID: tk.tid, TGID: tk.tgid, Cause: cause, Walk: w, Memory: words})
+	}
+}
+
+func modeABI(mode int) string {
+	if mode == 32 {
+		return "x86_32"
+	}
+	return "x86_64"
 }

@@ -168,6 +168,9 @@ func (t *tracer) onExec(tk *task) error {
 		t.join(tk, t.newMM())
 		t.nTasks++
 		t.shim.TaskStarted(tk.tid, tk.tgid)
+		if t.opts.OnTask != nil {
+			t.opts.OnTask(TaskEvent{Kind: "start", TID: tk.tid, TGID: tk.tgid, ABI: t.taskABI(tk.tid)})
+		}
 		return t.resume(tk, 0)
 	}
 	former := tk.tid
@@ -186,13 +189,18 @@ func (t *tracer) onExec(tk *task) error {
 		t.shim.Forget(tk.tid)
 		tk.exec = execer.exec
 	}
+	if t.opts.OnTask != nil {
+		t.opts.OnTask(TaskEvent{Kind: "exec", TID: tk.tid, TGID: tk.tgid, Former: former, ABI: t.taskABI(tk.tid)})
+	}
 	if p := tk.exec; p != nil {
-		walks := t.shim.TaskExec(former, &shim.Env{Memory: afterExec{p}, Waker: afterExecWaker{p}})
-		if t.opts.OnWalk != nil {
-			for _, w := range walks {
-				t.opts.OnWalk(WalkEvent{TID: tk.tid, TGID: tk.tgid, Cause: shim.CauseExec, Walk: w})
-			}
+		var mem robustlist2.Memory = afterExec{p}
+		var capt *capture
+		if t.opts.CaptureMemory {
+			capt = newCapture(mem)
+			mem = capt
 		}
+		walks := t.shim.TaskExec(former, &shim.Env{Memory: mem, Waker: afterExecWaker{p}})
+		t.reportWalks(tk, shim.CauseExec, walks, capt)
 	} else {
 		t.shim.TaskExec(former, &shim.Env{Memory: afterExec{&execPlan{live: t.memFor(tk)}}, Waker: nopWaker{}})
 	}

@@ -82,3 +82,49 @@ func (w *procWaker) Wake(addr uint64, n int) (int, error) {
 func (t *tracer) wakerFor(tk *task, inj *injector) robustlist2.Waker {
 	return &procWaker{t: t, mem: t.memFor(tk), inj: inj}
 }
+
+// capture records the first value read at each address: the memory a
+// walk saw before it changed anything.
+type capture struct {
+	inner robustlist2.Memory
+	seen  map[uint64]bool
+	words []MemWord
+}
+
+func newCapture(inner robustlist2.Memory) *capture {
+	return &capture{inner: inner, seen: map[uint64]bool{}}
+}
+
+func (c *capture) note(addr uint64, size int, v uint64) {
+	key := addr<<4 | uint64(size)
+	if !c.seen[key] {
+		c.seen[key] = true
+		c.words = append(c.words, MemWord{Addr: addr, Size: size, Value: v})
+	}
+}
+
+func (c *capture) Load32(addr uint64) (uint32, error) {
+	v, err := c.inner.Load32(addr)
+	if err == nil {
+		c.note(addr, 4, uint64(v))
+	}
+	return v, err
+}
+
+func (c *capture) Load64(addr uint64) (uint64, error) {
+	v, err := c.inner.Load64(addr)
+	if err == nil {
+		c.note(addr, 8, v)
+	}
+	return v, err
+}
+
+func (c *capture) Store32(addr uint64, v uint32) error { return c.inner.Store32(addr, v) }
+func (c *capture) Store64(addr uint64, v uint64) error { return c.inner.Store64(addr, v) }
+func (c *capture) CompareAndSwap32(addr uint64, old, new uint32) (uint32, error) {
+	prev, err := c.inner.CompareAndSwap32(addr, old, new)
+	if err == nil {
+		c.note(addr, 4, uint64(prev))
+	}
+	return prev, err
+}

@@ -90,6 +90,40 @@ type Options struct {
 	OnWalk func(WalkEvent)
 	// OnSyscall hears every trapped syscall and its answer.
 	OnSyscall func(SyscallEvent)
+	// OnTask hears every guest task start, clone, exec and exit.
+	OnTask func(TaskEvent)
+	// CaptureMemory records in each WalkEvent the guest memory the walk
+	// read, as it was before fexrl wrote anything (for traces).
+	CaptureMemory bool
+}
+
+// TaskEvent is a guest task's start, clone, exec or exit.
+type TaskEvent struct {
+	// Kind is "start", "clone", "exec" or "exit".
+	Kind   string `json:"kind"`
+	TID    int32  `json:"tid"`
+	TGID   int32  `json:"tgid"`
+	Parent int32  `json:"parent,omitempty"`
+	// ABI is the task's code size when known: "x86_32" or "x86_64".
+	ABI string `json:"abi,omitempty"`
+	// Flags are a clone's flags.
+	Flags uint64 `json:"flags,omitempty"`
+	// Cause is an exit's cause.
+	Cause string `json:"cause,omitempty"`
+	// IP, SP and ThreadPointer are an exit's registers, when known.
+	IP            uint64 `json:"ip,omitempty"`
+	SP            uint64 `json:"sp,omitempty"`
+	ThreadPointer uint64 `json:"thread_pointer,omitempty"`
+	// Former is the TID an exec'ing thread had before it took over the
+	// thread group leader's.
+	Former int32 `json:"former,omitempty"`
+}
+
+// MemWord is guest memory a walk read, before anything was written.
+type MemWord struct {
+	Addr  uint64 `json:"addr"`
+	Size  int    `json:"size"`
+	Value uint64 `json:"value"`
 }
 
 // WalkEvent is one list walked because a guest task exited, execed or
@@ -99,6 +133,10 @@ type WalkEvent struct {
 	TGID  int32                `json:"tgid"`
 	Cause shim.Cause           `json:"cause"`
 	Walk  robustlist2.ListWalk `json:"walk"`
+	// Memory is what the walk read (with Options.CaptureMemory): the
+	// words the task's walks read, before any write, in the order read.
+	// Every walk of one death carries the same capture.
+	Memory []MemWord `json:"memory,omitempty"`
 }
 
 // SyscallEvent is one trapped guest syscall.
