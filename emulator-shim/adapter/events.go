@@ -370,17 +370,6 @@ func (t *tracer) deathState(tk *task) *translator.DeathState {
 // space stopped as soon as a private futex word must be written, and
 // reports the walks.
 func (t *tracer) walk(tk *task, cause shim.Cause, inj *injector, state *translator.DeathState) {
-	if t.opts.OnTask != nil {
-		ev := TaskEvent{Kind: "exit", TID: tk.tid, TGID: tk.tgid, Cause: cause.String()}
-		if state != nil {
-			ev.ABI = modeABI(state.Mode)
-			ev.IP, ev.ThreadPointer = state.IP, state.ThreadPointer
-			if sp, ok := state.Reg(x86asm.RSP); ok {
-				ev.SP = sp
-			}
-		}
-		t.opts.OnTask(ev)
-	}
 	wc := &walkContext{mm: tk.mm, self: tk}
 	t.walkCtx = wc
 	var mem robustlist2.Memory = t.worldMemFor(tk, wc)
@@ -394,6 +383,20 @@ func (t *tracer) walk(tk *task, cause shim.Cause, inj *injector, state *translat
 	t.resumeWorld(wc)
 	t.walkCtx = nil
 	t.reportWalks(tk, cause, walks, capt)
+	if t.opts.OnTask != nil {
+		ev := TaskEvent{Kind: "exit", TID: tk.tid, TGID: tk.tgid, Cause: cause.String(), Walks: walks}
+		if capt != nil {
+			ev.Memory = capt.words
+		}
+		if state != nil {
+			ev.ABI = modeABI(state.Mode)
+			ev.IP, ev.ThreadPointer = state.IP, state.ThreadPointer
+			if sp, ok := state.Reg(x86asm.RSP); ok {
+				ev.SP = sp
+			}
+		}
+		t.opts.OnTask(ev)
+	}
 }
 
 // reportWalks hands the walks of one death or exec to OnWalk.

@@ -189,9 +189,7 @@ func (t *tracer) onExec(tk *task) error {
 		t.shim.Forget(tk.tid)
 		tk.exec = execer.exec
 	}
-	if t.opts.OnTask != nil {
-		t.opts.OnTask(TaskEvent{Kind: "exec", TID: tk.tid, TGID: tk.tgid, Former: former, ABI: t.taskABI(tk.tid)})
-	}
+	ev := TaskEvent{Kind: "exec", TID: tk.tid, TGID: tk.tgid, Former: former, ABI: t.taskABI(tk.tid)}
 	if p := tk.exec; p != nil {
 		var mem robustlist2.Memory = afterExec{p}
 		var capt *capture
@@ -201,10 +199,17 @@ func (t *tracer) onExec(tk *task) error {
 		}
 		walks := t.shim.TaskExec(former, &shim.Env{Memory: mem, Waker: afterExecWaker{p}})
 		t.reportWalks(tk, shim.CauseExec, walks, capt)
+		ev.Walks = walks
+		if capt != nil {
+			ev.Memory = capt.words
+		}
 	} else {
 		t.shim.TaskExec(former, &shim.Env{Memory: afterExec{&execPlan{live: t.memFor(tk)}}, Waker: nopWaker{}})
 	}
 	tk.exec = nil
+	if t.opts.OnTask != nil {
+		t.opts.OnTask(ev)
+	}
 	if former != tk.tid {
 		t.shim.Forget(former)
 		t.shim.TaskStarted(tk.tid, tk.tgid)

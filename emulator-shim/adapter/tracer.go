@@ -90,7 +90,8 @@ type Options struct {
 	OnWalk func(WalkEvent)
 	// OnSyscall hears every trapped syscall and its answer.
 	OnSyscall func(SyscallEvent)
-	// OnTask hears every guest task start, clone, exec and exit.
+	// OnTask hears every guest task start, clone, exec and exit; an exit
+	// or exec is reported once its walks are done, with them.
 	OnTask func(TaskEvent)
 	// CaptureMemory records in each WalkEvent the guest memory the walk
 	// read, as it was before fexrl wrote anything (for traces).
@@ -117,6 +118,11 @@ type TaskEvent struct {
 	// Former is the TID an exec'ing thread had before it took over the
 	// thread group leader's.
 	Former int32 `json:"former,omitempty"`
+	// Walks are the lists an exit or exec walked (or left to the host).
+	Walks []robustlist2.ListWalk `json:"walks,omitempty"`
+	// Memory is what those walks read, before anything was written
+	// (with Options.CaptureMemory), in the order read.
+	Memory []MemWord `json:"memory,omitempty"`
 }
 
 // MemWord is guest memory a walk read, before anything was written.
