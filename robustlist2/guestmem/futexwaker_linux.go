@@ -24,9 +24,12 @@ func (w *FutexWaker) Wake(addr uint64, n int) (int, error) {
 	if addr&3 != 0 {
 		return 0, accessErr(opWake, addr, 4, ErrMisaligned)
 	}
-	u, err := w.mem.host(opWake, addr, 4)
-	if err != nil || n == 0 {
-		return 0, err
+	u, ok := w.mem.host(addr, 4)
+	if !ok && !w.mem.set.search(addr, 4) {
+		return 0, outside(opWake, addr, 4)
+	}
+	if n == 0 {
+		return 0, nil
 	}
 	woken, err := hostFutexWake(u, n)
 	if err != nil {

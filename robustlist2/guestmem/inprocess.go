@@ -19,7 +19,7 @@ import (
 // construction; an InProcess is safe for concurrent use. The ranges must
 // not cover the Go heap of this process.
 type InProcess struct {
-	set  rangeSet
+	set  *rangeSet
 	base uint64
 }
 
@@ -45,9 +45,7 @@ func NewInProcess(ranges []Range, base uint64) (*InProcess, error) {
 				r, base, ptrBits, ErrOutside)
 		}
 	}
-	m := &InProcess{base: base}
-	m.set.spans = spans
-	return m, nil
+	return &InProcess{set: newRangeSet(spans), base: base}, nil
 }
 
 // ptrBits is the width of a host address.
@@ -59,62 +57,69 @@ func (m *InProcess) Ranges() []Range { return slices.Clone(m.set.spans) }
 // Base returns the offset from guest to host addresses.
 func (m *InProcess) Base() uint64 { return m.base }
 
-// host checks that [addr, addr+size) is guest memory and returns its
-// host address.
-func (m *InProcess) host(op string, addr uint64, size uint64) (uintptr, error) {
-	if !m.set.find(addr, size) {
-		return 0, accessErr(op, addr, int(size), ErrOutside)
-	}
-	return uintptr(addr + m.base), nil
+// host returns the host address of addr, and whether [addr, addr+size)
+// lies in the hinted guest range. It inlines; on false, the caller asks
+// m.set.search, which decides.
+func (m *InProcess) host(addr uint64, size uint64) (uintptr, bool) {
+	return uintptr(addr + m.base), m.set.hinted(addr, size)
 }
 
+// outside is the error of an access outside the guest's ranges.
+func outside(op string, addr uint64, size int) error { return accessErr(op, addr, size, ErrOutside) }
+
+// Each access below checks its range, then runs guarded in the same frame
+// (see faultOn in hostmem.go): one frame per access keeps the walker's
+// Load32 + CompareAndSwap32 step cheap.
+
 // Load32 reads the 32-bit little-endian word at addr.
-func (m *InProcess) Load32(addr uint64) (uint32, error) {
-	u, err := m.host(opLoad32, addr, 4)
-	if err != nil {
-		return 0, err
+func (m *InProcess) Load32(addr uint64) (v uint32, err error) {
+	u, ok := m.host(addr, 4)
+	if !ok && !m.set.search(addr, 4) {
+		return 0, outside(opLoad32, addr, 4)
 	}
-	v, err := hostLoad32(u)
-	if err != nil {
-		return 0, accessErr(opLoad32, addr, 4, err)
-	}
+	prev, done := faultOn(), false
+	defer faultCatchAt(prev, &done, &err, opLoad32, addr, 4)
+	v = load32(u)
+	faultOff(prev, &done)
 	return v, nil
 }
 
 // Load64 reads the 64-bit little-endian word at addr.
-func (m *InProcess) Load64(addr uint64) (uint64, error) {
-	u, err := m.host(opLoad64, addr, 8)
-	if err != nil {
-		return 0, err
+func (m *InProcess) Load64(addr uint64) (v uint64, err error) {
+	u, ok := m.host(addr, 8)
+	if !ok && !m.set.search(addr, 8) {
+		return 0, outside(opLoad64, addr, 8)
 	}
-	v, err := hostLoad64(u)
-	if err != nil {
-		return 0, accessErr(opLoad64, addr, 8, err)
-	}
+	prev, done := faultOn(), false
+	defer faultCatchAt(prev, &done, &err, opLoad64, addr, 8)
+	v = load64(u)
+	faultOff(prev, &done)
 	return v, nil
 }
 
 // Store32 writes the 32-bit little-endian word v at addr.
-func (m *InProcess) Store32(addr uint64, v uint32) error {
-	u, err := m.host(opStore32, addr, 4)
-	if err != nil {
-		return err
+func (m *InProcess) Store32(addr uint64, v uint32) (err error) {
+	u, ok := m.host(addr, 4)
+	if !ok && !m.set.search(addr, 4) {
+		return outside(opStore32, addr, 4)
 	}
-	if err := hostStore32(u, v); err != nil {
-		return accessErr(opStore32, addr, 4, err)
-	}
+	prev, done := faultOn(), false
+	defer faultCatchAt(prev, &done, &err, opStore32, addr, 4)
+	store32(u, v)
+	faultOff(prev, &done)
 	return nil
 }
 
 // Store64 writes the 64-bit little-endian word v at addr.
-func (m *InProcess) Store64(addr uint64, v uint64) error {
-	u, err := m.host(opStore64, addr, 8)
-	if err != nil {
-		return err
+func (m *InProcess) Store64(addr uint64, v uint64) (err error) {
+	u, ok := m.host(addr, 8)
+	if !ok && !m.set.search(addr, 8) {
+		return outside(opStore64, addr, 8)
 	}
-	if err := hostStore64(u, v); err != nil {
-		return accessErr(opStore64, addr, 8, err)
-	}
+	prev, done := faultOn(), false
+	defer faultCatchAt(prev, &done, &err, opStore64, addr, 8)
+	store64(u, v)
+	faultOff(prev, &done)
 	return nil
 }
 
@@ -125,13 +130,13 @@ func (m *InProcess) CompareAndSwap32(addr uint64, old, new uint32) (prev uint32,
 	if addr&3 != 0 {
 		return 0, accessErr(opCAS32, addr, 4, ErrMisaligned)
 	}
-	u, err := m.host(opCAS32, addr, 4)
-	if err != nil {
-		return 0, err
+	u, ok := m.host(addr, 4)
+	if !ok && !m.set.search(addr, 4) {
+		return 0, outside(opCAS32, addr, 4)
 	}
-	prev, err = hostCAS32(u, old, new)
-	if err != nil {
-		return 0, accessErr(opCAS32, addr, 4, err)
-	}
+	was, done := faultOn(), false
+	defer faultCatchAt(was, &done, &err, opCAS32, addr, 4)
+	prev = cas32(hostPtr(u), old, new)
+	faultOff(was, &done)
 	return prev, nil
 }

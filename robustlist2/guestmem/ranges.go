@@ -2,9 +2,9 @@ package guestmem
 
 import (
 	"fmt"
-	"math"
 	"slices"
 	"sync/atomic"
+	"unsafe"
 )
 
 // Range is the guest address range [Start, End).
@@ -21,10 +21,18 @@ func (r Range) Contains(addr uint64, size uint64) bool {
 func (r Range) String() string { return fmt.Sprintf("[%#x, %#x)", r.Start, r.End) }
 
 // rangeSet is an immutable sorted set of disjoint, non-adjacent ranges
-// with a lookup hint shared by every goroutine.
+// with a lookup hint shared by every goroutine: the range that answered
+// the last lookup.
 type rangeSet struct {
 	spans []Range
-	last  atomic.Int32 // index of the span that answered the last lookup
+	hint  unsafe.Pointer // *Range into spans; atomic (sync/atomic.LoadPointer inlines where atomic.Pointer does not fit)
+}
+
+// newRangeSet returns the set of the merged spans.
+func newRangeSet(spans []Range) *rangeSet {
+	s := &rangeSet{spans: spans}
+	atomic.StorePointer(&s.hint, unsafe.Pointer(&s.spans[0]))
+	return s
 }
 
 // mergeRanges validates, sorts and merges overlapping or adjacent ranges.
@@ -59,16 +67,21 @@ func mergeRanges(in []Range) ([]Range, error) {
 	return slices.Clip(out), nil
 }
 
-// find returns the span holding all of [addr, addr+size), or false.
-// Spans are merged, so an access that straddles a span's end is outside.
+// find reports whether [addr, addr+size) lies inside one span (spans are
+// merged, so an access straddling a span's end is outside).
 func (s *rangeSet) find(addr, size uint64) bool {
-	if size > math.MaxUint64-addr {
-		return false
-	}
-	i := int(s.last.Load())
-	if r := s.spans[i]; addr >= r.Start && addr < r.End {
-		return size <= r.End-addr
-	}
+	return s.hinted(addr, size) || s.search(addr, size)
+}
+
+// hinted is find for the hinted span only: one comparison, no call, so it
+// inlines into every access; a miss falls back to search.
+func (s *rangeSet) hinted(addr, size uint64) bool {
+	r := (*Range)(atomic.LoadPointer(&s.hint))
+	return addr-r.Start < r.End-r.Start && size <= r.End-addr
+}
+
+// search is find by binary search; it moves the hint.
+func (s *rangeSet) search(addr, size uint64) bool {
 	lo, hi := 0, len(s.spans)
 	for lo < hi {
 		m := int(uint(lo+hi) >> 1)
@@ -81,6 +94,6 @@ func (s *rangeSet) find(addr, size uint64) bool {
 	if lo == len(s.spans) || addr < s.spans[lo].Start {
 		return false
 	}
-	s.last.Store(int32(lo))
+	atomic.StorePointer(&s.hint, unsafe.Pointer(&s.spans[lo]))
 	return size <= s.spans[lo].End-addr
 }
