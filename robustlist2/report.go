@@ -182,6 +182,16 @@ type Report struct {
 // list went on.
 func (r *Report) LimitHit() bool { return r.Stop == StopLimit }
 
+// Failed reports whether the walk stopped on a bad list: a fault, a
+// misaligned word or a word that kept changing.
+func (r *Report) Failed() bool {
+	switch r.Stop {
+	case StopHeadFault, StopNextFault, StopMisaligned, StopWordFault, StopContended:
+		return true
+	}
+	return false
+}
+
 // Clone returns a copy of r that does not share the walker's buffers.
 func (r *Report) Clone() *Report {
 	c := *r

@@ -509,3 +509,14 @@ func trackStack(inst x86asm.Inst, p *pathState, ptr uint64) {
 		p.spKnown = false
 	}
 }
+
+// Lookup adapts a register file to DeathState.Reg: the value of a 64-bit
+// general-purpose register named the way x86asm names it.
+func (r *Regs) Lookup(reg x86asm.Reg) (uint64, bool) {
+	f := full(reg)
+	if f < x86asm.RAX || f > x86asm.R15 {
+		return 0, false
+	}
+	// x86asm numbers RAX..R15 in encoding order, as Reg does.
+	return r.Get(Reg(f - x86asm.RAX)), true
+}

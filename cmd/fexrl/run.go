@@ -184,7 +184,7 @@ func (l *walkLog) explain(w io.Writer, mode string, res *adapter.Result) {
 					extra = append(extra, "wake failed")
 				}
 			}
-			fmt.Fprintf(w, "    %-7s %#x word %#x: %-24s %#010x -> %#010x %s\n", kind, en.Node, en.Word, en.Action, en.Old, en.New, strings.Join(extra, ", "))
+			fmt.Fprintf(w, "    %-7s %#x word %#x: %-24s 0x%08x -> 0x%08x %s\n", kind, en.Node, en.Word, en.Action, en.Old, en.New, strings.Join(extra, ", "))
 		}
 	}
 }

@@ -13,6 +13,7 @@ import (
 	"github.com/fexrl/fexrl/abi"
 	shim "github.com/fexrl/fexrl/emulator-shim"
 	"github.com/fexrl/fexrl/robustlist2"
+	"github.com/fexrl/fexrl/robustlist2/guestmem"
 	"github.com/fexrl/fexrl/translator"
 )
 
@@ -44,6 +45,7 @@ type task struct {
 type mmGroup struct {
 	id    int
 	tasks map[int32]*task
+	proc  *guestmem.Process
 }
 
 func (t *tracer) newMM() *mmGroup {
@@ -58,6 +60,9 @@ func (t *tracer) join(tk *task, mm *mmGroup) {
 		delete(tk.mm.tasks, tk.tid)
 		if len(tk.mm.tasks) == 0 {
 			delete(t.mms, tk.mm.id)
+			if tk.mm.proc != nil {
+				_ = tk.mm.proc.Close()
+			}
 		}
 	}
 	tk.mm = mm

@@ -5,6 +5,8 @@ package adapter
 import (
 	"errors"
 
+	"github.com/fexrl/fexrl/robustlist2/guestmem"
+
 	"go.uber.org/zap"
 	"golang.org/x/sys/unix"
 
@@ -22,9 +24,10 @@ import (
 // fexrl's own mapping for what lives in shared memory — the only futex
 // words anyone else can still see.
 type execPlan struct {
-	live  procMemory
-	words map[uint64]uint32 // recorded 32-bit reads
-	longs map[uint64]uint64 // recorded 64-bit reads
+	live   *guestmem.Process // a Process of its own: its view of the old mappings must survive the exec
+	words  map[uint64]uint32 // recorded 32-bit reads
+	longs  map[uint64]uint64 // recorded 64-bit reads
+	shared map[uint64]bool   // words in shared memory, reached live after the exec
 }
 
 var errNotRecorded = errors.New("address not recorded before exec")
@@ -38,6 +41,9 @@ func (r recorder) Load32(addr uint64) (uint32, error) {
 	v, err := r.p.live.Load32(addr)
 	if err == nil {
 		r.p.words[addr] = v
+		if r.p.live.Shared(addr) {
+			r.p.shared[addr] = true
+		}
 	}
 	return v, err
 }
@@ -65,7 +71,7 @@ func (nopWaker) Wake(uint64, int) (int, error) { return 0, nil }
 type afterExec struct{ p *execPlan }
 
 func (a afterExec) Load32(addr uint64) (uint32, error) {
-	if a.p.live.Shared(addr) {
+	if a.p.shared[addr] {
 		return a.p.live.Load32(addr)
 	}
 	if v, ok := a.p.words[addr]; ok {
@@ -75,7 +81,7 @@ func (a afterExec) Load32(addr uint64) (uint32, error) {
 }
 
 func (a afterExec) Load64(addr uint64) (uint64, error) {
-	if a.p.live.Shared(addr) {
+	if a.p.shared[addr] {
 		return a.p.live.Load64(addr)
 	}
 	if v, ok := a.p.longs[addr]; ok {
@@ -85,7 +91,7 @@ func (a afterExec) Load64(addr uint64) (uint64, error) {
 }
 
 func (a afterExec) Store32(addr uint64, v uint32) error {
-	if a.p.live.Shared(addr) {
+	if a.p.shared[addr] {
 		return a.p.live.Store32(addr, v)
 	}
 	a.p.words[addr] = v
@@ -93,7 +99,7 @@ func (a afterExec) Store32(addr uint64, v uint32) error {
 }
 
 func (a afterExec) Store64(addr uint64, v uint64) error {
-	if a.p.live.Shared(addr) {
+	if a.p.shared[addr] {
 		return a.p.live.Store64(addr, v)
 	}
 	a.p.longs[addr] = v
@@ -101,7 +107,7 @@ func (a afterExec) Store64(addr uint64, v uint64) error {
 }
 
 func (a afterExec) CompareAndSwap32(addr uint64, old, new uint32) (uint32, error) {
-	if a.p.live.Shared(addr) {
+	if a.p.shared[addr] {
 		return a.p.live.CompareAndSwap32(addr, old, new)
 	}
 	v, ok := a.p.words[addr]
@@ -119,15 +125,10 @@ func (a afterExec) CompareAndSwap32(addr uint64, old, new uint32) (uint32, error
 type afterExecWaker struct{ p *execPlan }
 
 func (w afterExecWaker) Wake(addr uint64, n int) (int, error) {
-	if !w.p.live.Shared(addr) {
+	if !w.p.shared[addr] {
 		return 0, nil
 	}
-	if sw, ok := w.p.live.(interface {
-		Wake(addr uint64, n int) (int, error)
-	}); ok {
-		return sw.Wake(addr, n)
-	}
-	return 0, errNoWaker
+	return guestmem.NewProcessWaker(w.p.live, nil).Wake(addr, n)
 }
 
 // startExec records the dry walk and lets the execve run.
@@ -135,7 +136,12 @@ func (t *tracer) startExec(tk *task) error {
 	tk.exec = nil
 	if rt, ok := t.shim.Registry().Lookup(tk.tid); ok {
 		if lists := rt.Lists(); len(lists) > 0 {
-			p := &execPlan{live: t.memFor(tk), words: map[uint64]uint32{}, longs: map[uint64]uint64{}}
+			live, err := guestmem.NewProcess(int(tk.tid))
+			if err != nil {
+				t.log.Warn("exec: cannot read the old image", zap.Int32("tid", tk.tid), zap.Error(err))
+				return t.resume(tk, 0)
+			}
+			p := &execPlan{live: live, words: map[uint64]uint32{}, longs: map[uint64]uint64{}, shared: map[uint64]bool{}}
 			for _, l := range lists {
 				if l.Backend == robustlist2.BackendWalk {
 					t.shim.Registry().Walk(recorder{p}, nopWaker{}, l.Head, l.Bits, uint32(tk.tid), robustlist2.WalkOptions{})
@@ -153,7 +159,10 @@ func (t *tracer) startExec(tk *task) error {
 
 // onSyscallExit sees the end of an execve that failed.
 func (t *tracer) onSyscallExit(tk *task) error {
-	tk.exec = nil
+	if tk.exec != nil {
+		_ = tk.exec.live.Close()
+		tk.exec = nil
+	}
 	return t.resume(tk, 0)
 }
 
@@ -203,8 +212,9 @@ func (t *tracer) onExec(tk *task) error {
 		if capt != nil {
 			ev.Memory = capt.words
 		}
+		_ = p.live.Close()
 	} else {
-		t.shim.TaskExec(former, &shim.Env{Memory: afterExec{&execPlan{live: t.memFor(tk)}}, Waker: nopWaker{}})
+		t.shim.TaskExec(former, &shim.Env{Memory: afterExec{&execPlan{}}, Waker: nopWaker{}})
 	}
 	tk.exec = nil
 	if t.opts.OnTask != nil {

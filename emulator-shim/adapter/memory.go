@@ -3,33 +3,29 @@
 package adapter
 
 import (
-	"errors"
-
 	"github.com/fexrl/fexrl/robustlist2"
+	"github.com/fexrl/fexrl/robustlist2/guestmem"
 )
-
-// procMemory is a guest process's memory as the adapter needs it: the
-// walker's Memory, plus whether an address lies in a shared mapping
-// (where a compare-and-swap is atomic without stopping anyone).
-type procMemory interface {
-	robustlist2.Memory
-	// Shared reports whether addr is in a MAP_SHARED mapping that fexrl
-	// reaches through its own mapping of the same object.
-	Shared(addr uint64) bool
-}
 
 // worldMem writes private futex words only with the rest of the address
 // space stopped: the first write of a walk stops the world.
 type worldMem struct {
 	t     *tracer
 	wc    *walkContext
-	inner procMemory
+	inner *guestmem.Process
+	fresh bool
 }
 
 func (m *worldMem) Load32(addr uint64) (uint32, error) { return m.inner.Load32(addr) }
 func (m *worldMem) Load64(addr uint64) (uint64, error) { return m.inner.Load64(addr) }
 
 func (m *worldMem) before(addr uint64) {
+	if !m.fresh {
+		// Reads may trust an old view of the mappings; a write must know
+		// whether its word is shared now.
+		m.inner.Reset()
+		m.fresh = true
+	}
 	if !m.inner.Shared(addr) {
 		m.t.stopWorld(m.wc)
 	}
@@ -50,37 +46,42 @@ func (m *worldMem) CompareAndSwap32(addr uint64, old, new uint32) (uint32, error
 	return m.inner.CompareAndSwap32(addr, old, new)
 }
 
-// memFor returns the memory of tk's address space, read through tk.
-func (t *tracer) memFor(tk *task) procMemory {
-	return newProcMem(tk.tid)
+// memFor returns the memory of tk's address space. Each address space
+// keeps one guestmem.Process (and its mappings of shared objects), read
+// through one of its live tasks.
+func (t *tracer) memFor(tk *task) *guestmem.Process {
+	mm := tk.mm
+	if mm == nil {
+		p, _ := guestmem.NewProcess(int(tk.tid))
+		return p
+	}
+	if mm.proc != nil {
+		if o := t.tasks[int32(mm.proc.Pid())]; o != nil && o.mm == mm {
+			return mm.proc
+		}
+		_ = mm.proc.Close()
+	}
+	mm.proc, _ = guestmem.NewProcess(int(tk.tid))
+	return mm.proc
 }
 
 func (t *tracer) worldMemFor(tk *task, wc *walkContext) robustlist2.Memory {
-	return &worldMem{t: t, wc: wc, inner: t.memFor(tk)}
+	p := t.memFor(tk)
+	p.ResetCache()
+	return &worldMem{t: t, wc: wc, inner: p}
 }
 
-// errNoWaker: a private futex word whose waiters only a live thread of
-// the same address space could wake, and none can be made to.
-var errNoWaker = errors.New("no thread of the address space can run the wake")
-
-// procWaker wakes futex waiters of a guest address space: through
-// fexrl's own mapping for shared memory, and through an injected futex
-// syscall in the dying task for private memory.
-type procWaker struct {
-	t   *tracer
-	mem procMemory
-	inj *injector
-}
-
-func (w *procWaker) Wake(addr uint64, n int) (int, error) {
-	if w.inj == nil {
-		return 0, errNoWaker
-	}
-	return w.inj.wake(addr, n)
-}
-
+// wakerFor wakes waiters of tk's address space: through fexrl's own
+// mapping for shared memory (any process that maps the object), and for
+// private memory through a futex syscall injected into tk, when tk is at
+// a syscall stop (inj), since only a thread of the address space reaches
+// its private futexes.
 func (t *tracer) wakerFor(tk *task, inj *injector) robustlist2.Waker {
-	return &procWaker{t: t, mem: t.memFor(tk), inj: inj}
+	var fallback func(addr uint64, n int) (int, error)
+	if inj != nil {
+		fallback = inj.wake
+	}
+	return guestmem.NewProcessWaker(t.memFor(tk), fallback)
 }
 
 // capture records the first value read at each address: the memory a

@@ -6,6 +6,7 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/fexrl/fexrl/abi"
+	"github.com/fexrl/fexrl/robustlist2"
 	"github.com/fexrl/fexrl/translator"
 )
 
@@ -14,7 +15,7 @@ import (
 // thread of the guest's address space can reach its private futexes.
 type injectedFutex struct {
 	in  *injector
-	mem procMemory
+	mem robustlist2.Memory
 }
 
 func (f injectedFutex) futex(uaddr uint64, op int, val, val2, uaddr2, val3 uint64) (int64, error) {

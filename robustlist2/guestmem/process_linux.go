@@ -68,6 +68,17 @@ func (p *Process) Reset() {
 	p.maps = nil
 }
 
+// ResetCache starts a new walk that trusts the mappings seen so far: it
+// empties the page cache but keeps the snapshot of the target's mappings
+// (an address the snapshot does not know still makes it read them
+// again). Reads stay correct either way; call Reset before writes that
+// must know whether a word is shared now.
+func (p *Process) ResetCache() {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.pages = nil
+}
+
 // Close releases fexrl's mappings of the target's shared objects. Later
 // calls fail with ErrClosed. Close is idempotent.
 func (p *Process) Close() error {

@@ -129,6 +129,15 @@ func TestProcessPageCache(t *testing.T) {
 	if v, err := p.Load32(a + 128); err != nil || v != 0xbeef {
 		t.Fatalf("after Reset, Load32 = %#x, %v; want the child's 0xbeef", v, err)
 	}
+	// ResetCache drops the pages too (keeping the mappings it knows).
+	c.set(t, a+128, 0xf00d)
+	if v, _ := p.Load32(a + 128); v != 0xbeef {
+		t.Fatalf("cached Load32 = %#x, want the cached 0xbeef", v)
+	}
+	p.ResetCache()
+	if v, err := p.Load32(a + 128); err != nil || v != 0xf00d {
+		t.Fatalf("after ResetCache, Load32 = %#x, %v; want the child's 0xf00d", v, err)
+	}
 }
 
 func TestProcessWrite(t *testing.T) {
