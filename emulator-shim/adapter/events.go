@@ -263,6 +263,12 @@ func (t *tracer) onSeccomp(tk *task) error {
 		return t.resume(tk, 0)
 	}
 	switch {
+	case kind == translator.KindGetRobustList && t.notAGuest(int32(call.Args[0])):
+		// Another process's list, or a task that is gone but not reaped
+		// (a zombie, whose list the kernel shows as NULL): the host
+		// kernel knows these as the guest's kernel would.
+		t.noteSyscall(tk, call, kind, false, 0)
+		return t.resume(tk, 0)
 	case kind.RobustList():
 		res, handled := t.shim.Syscall(tk.tid, call, &shim.Env{Memory: t.memFor(tk), Waker: t.wakerFor(tk, nil)})
 		t.noteSyscall(tk, call, kind, handled, int64(res))
@@ -306,6 +312,16 @@ func (t *tracer) onSeccomp(tk *task) error {
 		return t.robustUnlock(tk, call)
 	}
 	return t.resume(tk, 0)
+}
+
+// notAGuest reports whether pid names a task get_robust_list must ask the
+// host kernel about: not the caller (0) and not a live guest task.
+func (t *tracer) notAGuest(pid int32) bool {
+	if pid == 0 {
+		return false
+	}
+	_, known := t.shim.Registry().Lookup(pid)
+	return !known
 }
 
 func (t *tracer) noteSyscall(tk *task, c translator.Call, k translator.Kind, handled bool, ret int64) {

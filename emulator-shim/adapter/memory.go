@@ -48,20 +48,19 @@ func (m *worldMem) CompareAndSwap32(addr uint64, old, new uint32) (uint32, error
 
 // memFor returns the memory of tk's address space. Each address space
 // keeps one guestmem.Process (and its mappings of shared objects), read
-// through one of its live tasks.
+// through the task being handled.
 func (t *tracer) memFor(tk *task) *guestmem.Process {
 	mm := tk.mm
 	if mm == nil {
 		p, _ := guestmem.NewProcess(int(tk.tid))
 		return p
 	}
-	if mm.proc != nil {
-		if o := t.tasks[int32(mm.proc.Pid())]; o != nil && o.mm == mm {
-			return mm.proc
-		}
-		_ = mm.proc.Close()
+	if mm.proc == nil {
+		mm.proc, _ = guestmem.NewProcess(int(tk.tid))
 	}
-	mm.proc, _ = guestmem.NewProcess(int(tk.tid))
+	// Read through tk itself: it is stopped, so it still has the memory,
+	// where the thread the Process was made for may be gone already.
+	mm.proc.SetPid(int(tk.tid))
 	return mm.proc
 }
 

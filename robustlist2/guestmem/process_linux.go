@@ -56,8 +56,24 @@ func NewProcess(pid int) (*Process, error) {
 	return &Process{pid: pid}, nil
 }
 
-// Pid returns the process (thread) id the memory belongs to.
-func (p *Process) Pid() int { return p.pid }
+// Pid returns the process (thread) id the memory is read through.
+func (p *Process) Pid() int {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.pid
+}
+
+// SetPid makes the memory be read through thread pid from now on, which
+// must share the address space of the thread it was read through (a
+// thread that exits stops giving access to it first: a thread group's
+// leader may have released the memory while other threads still use it).
+// The page cache, the mappings snapshot and fexrl's mappings of shared
+// objects stay valid.
+func (p *Process) SetPid(pid int) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.pid = pid
+}
 
 // Reset starts a new walk: it empties the page cache and forgets the
 // snapshot of the target's mappings.

@@ -1,0 +1,168 @@
+//go:build linux && amd64
+
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/fexrl/fexrl/fixtures"
+)
+
+// The differential suite: every fixture guest, in every build, runs
+// natively (the kernel walks its robust lists) and through `fexrl run` in
+// emulated mode (fexrl walks them, as on an arm64 host without kernel
+// support). Both must print the same thing and end the same way.
+
+const guestTimeout = 90 * time.Second
+
+var fexrlBin = struct {
+	once sync.Once
+	path string
+	err  error
+}{}
+
+// fexrlBinary builds the fexrl command once per test binary.
+func fexrlBinary(t *testing.T) string {
+	t.Helper()
+	fexrlBin.once.Do(func() {
+		dir, err := os.MkdirTemp("", "fexrl-bin")
+		if err != nil {
+			fexrlBin.err = err
+			return
+		}
+		fexrlBin.path = filepath.Join(dir, "fexrl")
+		out, err := exec.Command("go", "build", "-o", fexrlBin.path, ".").CombinedOutput()
+		if err != nil {
+			fexrlBin.err = fmt.Errorf("go build: %v\n%s", err, out)
+		}
+	})
+	if fexrlBin.err != nil {
+		t.Fatal(fexrlBin.err)
+	}
+	return fexrlBin.path
+}
+
+func cacheDir(t *testing.T) string {
+	t.Helper()
+	d, err := fixtures.DefaultCacheDir()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return d
+}
+
+// viaFexrl runs a guest through `fexrl run` and returns its transcript
+// in the fixtures' format: fexrl reports a guest killed by signal N as
+// exit 128+N, as a shell does, which the transcript turns back into the
+// signal only when the guest really was killed (fexrl's report says so).
+func viaFexrl(t *testing.T, ctx context.Context, guest string, flags ...string) (fixtures.Result, runReport) {
+	t.Helper()
+	rep := filepath.Join(t.TempDir(), "report.json")
+	args := append([]string{"run", "--report", rep}, flags...)
+	args = append(args, "--", guest)
+	res, err := fixtures.Run(ctx, fexrlBinary(t), args...)
+	if err != nil {
+		t.Fatalf("fexrl run: %v", err)
+	}
+	var r runReport
+	if b, err := os.ReadFile(rep); err == nil {
+		if err := jsonUnmarshal(b, &r); err != nil {
+			t.Fatalf("report: %v\n%s", err, b)
+		}
+	}
+	if r.Signal != 0 && res.ExitCode == 128+r.Signal {
+		res.ExitCode, res.Signal = -1, syscall.Signal(r.Signal)
+	}
+	return res, r
+}
+
+func TestDifferentialAgainstTheKernel(t *testing.T) {
+	cache := cacheDir(t)
+	fexrlBinary(t)
+	for _, guest := range fixtures.Guests() {
+		for _, variant := range fixtures.VariantNames() {
+			t.Run(guest+"/"+variant, func(t *testing.T) {
+				t.Parallel()
+				ctx, cancel := context.WithTimeout(context.Background(), 3*guestTimeout)
+				defer cancel()
+				bin, err := fixtures.Build(ctx, cache, guest, variant)
+				if err != nil {
+					t.Fatal(err)
+				}
+				native, err := fixtures.RunNative(ctx, bin, guestTimeout)
+				if err != nil {
+					t.Fatal(err)
+				}
+				if native.TimedOut {
+					t.Fatalf("the native run hung:\n%s", native.Transcript())
+				}
+				want, err := fixtures.Expected(guest)
+				if err != nil {
+					t.Fatal(err)
+				}
+				if got := native.Transcript(); got != want {
+					t.Fatalf("the kernel no longer gives the golden output:\n%s", diff(want, got))
+				}
+				rctx, rcancel := context.WithTimeout(ctx, guestTimeout)
+				defer rcancel()
+				emu, rep := viaFexrl(t, rctx, bin)
+				if emu.TimedOut {
+					t.Fatalf("hung under fexrl run:\n%s\nstderr:\n%s", emu.Transcript(), emu.Stderr)
+				}
+				if got := emu.Transcript(); got != native.Transcript() {
+					t.Fatalf("fexrl differs from the kernel:\n%s\nstderr:\n%s", diff(native.Transcript(), got), emu.Stderr)
+				}
+				if rep.Mode != "emulated" {
+					t.Fatalf("report: mode %q", rep.Mode)
+				}
+			})
+		}
+	}
+}
+
+// diff shows two transcripts line by line, marking the differing lines.
+func diff(want, got string) string {
+	w, g := strings.Split(want, "\n"), strings.Split(got, "\n")
+	var b strings.Builder
+	for i := 0; i < len(w) || i < len(g); i++ {
+		var wl, gl string
+		if i < len(w) {
+			wl = w[i]
+		}
+		if i < len(g) {
+			gl = g[i]
+		}
+		mark := "  "
+		if wl != gl {
+			mark = "! "
+		}
+		fmt.Fprintf(&b, "%skernel: %s\n%s fexrl: %s\n", mark, wl, mark, gl)
+	}
+	return b.String()
+}
+
+func jsonUnmarshal(b []byte, v any) error { return json.Unmarshal(b, v) }
+
+// runReport is the part of fexrl run's --report the tests read.
+type runReport struct {
+	Mode            string `json:"mode"`
+	ExitCode        int    `json:"exit_code"`
+	Signal          int    `json:"signal"`
+	Tasks           int    `json:"tasks"`
+	ListsRegistered int64  `json:"lists_registered"`
+	Walks           int64  `json:"walks"`
+	EntriesWalked   int64  `json:"entries_walked"`
+	OwnerDiedMarked int64  `json:"owner_died_marked"`
+	Woken           int64  `json:"woken"`
+	LimitHits       int64  `json:"limit_hits"`
+}
