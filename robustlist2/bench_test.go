@@ -2,7 +2,12 @@ package robustlist2_test
 
 import (
 	"fmt"
+	"runtime"
+	"sync/atomic"
 	"testing"
+	"unsafe"
+
+	"golang.org/x/sys/unix"
 
 	"github.com/fexrl/fexrl/abi"
 	"github.com/fexrl/fexrl/robustlist2"
@@ -53,5 +58,45 @@ func BenchmarkSetRobustList(b *testing.B) {
 		if err := reg.SetRobustList(task, abi.Bits64, 0x7f0000001000+uint64(i&1)*64, 24); err != nil {
 			b.Fatal(err)
 		}
+	}
+}
+
+// BenchmarkKernelWalk is the baseline for BenchmarkWalk, measured in the
+// same run: an OS thread registers a 64-bit list of n entries it owns with
+// the host kernel's set_robust_list and exits, and the kernel walks the
+// list. The per-entry cost of the kernel's walk is the difference between
+// entries=2048 and entries=0, divided by 2048 (both include the thread's
+// creation and exit). Hosts without set_robust_list (qemu-user) have no
+// kernel walk to measure.
+func BenchmarkKernelWalk(b *testing.B) {
+	if _, _, e := unix.Syscall(unix.SYS_GET_ROBUST_LIST, 0, 0, 0); e == unix.ENOSYS {
+		b.Skip("this host's kernel has no set_robust_list (qemu-user): no kernel baseline")
+	}
+	if unsafe.Sizeof(uintptr(0)) != 8 {
+		b.Skip("the 64-bit list layout needs a 64-bit host")
+	}
+	for _, n := range []int{0, 2048} {
+		b.Run(fmt.Sprintf("entries=%d", n), func(b *testing.B) {
+			g := newRealGuest(b, 64+2048*32+4096)
+			owners := make([]uint32, n)
+			for i := 0; i < b.N; i++ {
+				var last *uint32
+				onDyingThread(func() {
+					tid := uint32(unix.Gettid())
+					for j := range owners {
+						owners[j] = tid
+					}
+					words := g.list(abi.Bits64, owners)
+					if n > 0 {
+						last = g.word(words[n-1])
+					}
+					unix.Syscall(unix.SYS_SET_ROBUST_LIST, uintptr(g.base), 24, 0)
+				})
+				// The kernel marks the words as the thread exits.
+				for last != nil && atomic.LoadUint32(last) != abi.FutexOwnerDied {
+					runtime.Gosched()
+				}
+			}
+		})
 	}
 }

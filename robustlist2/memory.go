@@ -32,3 +32,14 @@ type Waker interface {
 	// how many it woke.
 	Wake(addr uint64, n int) (int, error)
 }
+
+// WalkSessioner is a Memory that can serve one walk faster than access by
+// access (guestmem.InProcess guards each page once per walk instead of
+// each access). The walker calls WalkSession at the start of a walk, uses
+// the returned Memory for the walk on the calling goroutine, and calls
+// end when the walk is over. Such a memory may panic with a runtime.Error
+// that has an Addr method when a page it saw working faults later (a
+// concurrent unmap): the walker recovers that and reports a fault.
+type WalkSessioner interface {
+	WalkSession() (mem any, end func())
+}

@@ -70,6 +70,41 @@ func (w *Walker) Walk(mem Memory, waker Waker, head uint64, bits abi.Bits, tid u
 		r.Stop = StopNoHead
 		return r
 	}
+	if s, ok := mem.(WalkSessioner); ok {
+		if sm, end := s.WalkSession(); sm != nil {
+			if fast, ok := sm.(Memory); ok {
+				defer end()
+				defer recoverFault(r)
+				mem = fast
+			} else {
+				end()
+			}
+		}
+	}
+	w.walk(mem, waker, head, bits, tid, opts)
+	return r
+}
+
+// recoverFault turns a memory fault that a WalkSessioner memory let
+// through into a fault stop of the walk; any other panic goes on.
+func recoverFault(r *Report) {
+	e := recover()
+	if e == nil {
+		return
+	}
+	if re, ok := e.(interface {
+		error
+		Addr() uintptr
+	}); ok && re != nil {
+		r.Stop = StopWordFault
+		return
+	}
+	panic(e)
+}
+
+// walk is Walk's body; w.report is the report.
+func (w *Walker) walk(mem Memory, waker Waker, head uint64, bits abi.Bits, tid uint32, opts WalkOptions) {
+	r := &w.report
 	reportCap := w.ReportCap
 	if reportCap <= 0 {
 		reportCap = DefaultReportCap
@@ -82,14 +117,14 @@ func (w *Walker) Walk(mem Memory, waker Waker, head uint64, bits abi.Bits, tid u
 	first, err := loadPtr(mem, bits, head+lay.Next)
 	if err != nil {
 		r.Stop = StopHeadFault
-		return r
+		return
 	}
 	var offset uint64
 	if bits == abi.Bits32 {
 		o, err := mem.Load32(head + lay.FutexOffset)
 		if err != nil {
 			r.Stop = StopHeadFault
-			return r
+			return
 		}
 		r.FutexOffset = int64(int32(o))
 		offset = uint64(o)
@@ -97,7 +132,7 @@ func (w *Walker) Walk(mem Memory, waker Waker, head uint64, bits abi.Bits, tid u
 		o, err := mem.Load64(head + lay.FutexOffset)
 		if err != nil {
 			r.Stop = StopHeadFault
-			return r
+			return
 		}
 		r.FutexOffset = int64(o)
 		offset = o
@@ -105,7 +140,7 @@ func (w *Walker) Walk(mem Memory, waker Waker, head uint64, bits abi.Bits, tid u
 	pendingRaw, err := loadPtr(mem, bits, head+lay.ListOpPending)
 	if err != nil {
 		r.Stop = StopHeadFault
-		return r
+		return
 	}
 	pending, pendingPI := pendingRaw&^1, pendingRaw&1 != 0
 	r.PendingNode = pending
@@ -131,7 +166,7 @@ func (w *Walker) Walk(mem Memory, waker Waker, head uint64, bits abi.Bits, tid u
 			if stop, ok := h.death(entry, futexAddr(bits, entry, offset), pi, false); !ok {
 				r.Visited++
 				r.Stop = stop
-				return r
+				return
 			}
 		} else {
 			pendingOnList = true
@@ -140,7 +175,7 @@ func (w *Walker) Walk(mem Memory, waker Waker, head uint64, bits abi.Bits, tid u
 		r.Visited++
 		if nextErr != nil {
 			r.Stop = StopNextFault
-			return r
+			return
 		}
 		entry, pi = next&^1, next&1 != 0
 		if opts.Unbounded {
@@ -184,7 +219,6 @@ func (w *Walker) Walk(mem Memory, waker Waker, head uint64, bits abi.Bits, tid u
 			h.death(pending, word, pendingPI, true)
 		}
 	}
-	return r
 }
 
 // loadPtr reads a list pointer of the list's width, zero-extended.
@@ -208,19 +242,30 @@ func futexAddr(bits abi.Bits, node, offset uint64) uint64 {
 
 // handler carries one walk's state for the per-word handling.
 type handler struct {
-	mem   Memory
-	waker Waker
-	tid   uint32
-	r     *Report
-	cap   int
+	mem     Memory
+	waker   Waker
+	tid     uint32
+	r       *Report
+	cap     int
+	scratch Entry
 }
 
-func (h *handler) record(e Entry) {
-	if len(h.r.Entries) >= h.cap {
+func (h *handler) record(e Entry) { *h.entry() = e }
+
+// entry returns where the next entry of the report goes: the end of
+// Entries, grown by one, or a scratch entry once the report is capped.
+func (h *handler) entry() *Entry {
+	n := len(h.r.Entries)
+	if n >= h.cap {
 		h.r.Truncated = true
-		return
+		return &h.scratch
 	}
-	h.r.Entries = append(h.r.Entries, e)
+	if n < cap(h.r.Entries) {
+		h.r.Entries = h.r.Entries[:n+1]
+	} else {
+		h.r.Entries = append(h.r.Entries, Entry{})
+	}
+	return &h.r.Entries[n]
 }
 
 func (h *handler) wake(e *Entry) {
@@ -238,17 +283,16 @@ func (h *handler) wake(e *Entry) {
 // death is the kernel's handle_futex_death for the word at word. It
 // returns false, with the reason, when the walk must stop.
 func (h *handler) death(node, word uint64, pi, pending bool) (StopReason, bool) {
-	e := Entry{Node: node, Word: word, PI: pi, Pending: pending}
+	e := h.entry()
+	*e = Entry{Node: node, Word: word, PI: pi, Pending: pending}
 	if word%4 != 0 {
 		e.Action = ActionMisaligned
-		h.record(e)
 		return StopMisaligned, false
 	}
 	for try := 0; ; try++ {
 		uval, err := h.mem.Load32(word)
 		if err != nil {
 			e.Action = ActionFault
-			h.record(e)
 			return StopWordFault, false
 		}
 		e.Old, e.New = uval, uval
@@ -257,25 +301,21 @@ func (h *handler) death(node, word uint64, pi, pending bool) (StopReason, bool) 
 			// The unlocker released the word and died before waking:
 			// wake one waiter so it does not sleep forever.
 			e.Action = ActionWakeOnly
-			h.wake(&e)
-			h.record(e)
+			h.wake(e)
 			return StopEnd, true
 		}
 		if owner != h.tid {
 			e.Action = ActionNotOwner
-			h.record(e)
 			return StopEnd, true
 		}
 		if try == casRetries {
 			e.Action = ActionContended
-			h.record(e)
 			return StopContended, false
 		}
 		mval := uval&abi.FutexWaiters | abi.FutexOwnerDied
 		prev, err := h.mem.CompareAndSwap32(word, uval, mval)
 		if err != nil {
 			e.Action = ActionFault
-			h.record(e)
 			return StopWordFault, false
 		}
 		if prev != uval {
@@ -286,9 +326,8 @@ func (h *handler) death(node, word uint64, pi, pending bool) (StopReason, bool) 
 		h.r.Marked++
 		// PI waiters are woken by the kernel's PI-state cleanup, not here.
 		if !pi && uval&abi.FutexWaiters != 0 {
-			h.wake(&e)
+			h.wake(e)
 		}
-		h.record(e)
 		return StopEnd, true
 	}
 }

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"math"
 	"slices"
+	"sync"
 )
 
 // InProcess is the memory of a guest that shares the caller's address
@@ -19,8 +20,9 @@ import (
 // construction; an InProcess is safe for concurrent use. The ranges must
 // not cover the Go heap of this process.
 type InProcess struct {
-	set  *rangeSet
-	base uint64
+	set      *rangeSet
+	base     uint64
+	sessions sync.Pool // *WalkSession
 }
 
 // NewInProcess returns the memory of a guest whose address ranges are

@@ -80,6 +80,24 @@ func (s *rangeSet) hinted(addr, size uint64) bool {
 	return addr-r.Start < r.End-r.Start && size <= r.End-addr
 }
 
+// lookup returns the span that holds [addr, addr+size), if one does
+// (a binary search that leaves the hint alone).
+func (s *rangeSet) lookup(addr, size uint64) (Range, bool) {
+	i, ok := slices.BinarySearchFunc(s.spans, addr, func(r Range, a uint64) int {
+		switch {
+		case r.End <= a:
+			return -1
+		case r.Start > a:
+			return 1
+		}
+		return 0
+	})
+	if !ok || size > s.spans[i].End-addr {
+		return Range{}, false
+	}
+	return s.spans[i], true
+}
+
 // search is find by binary search; it moves the hint.
 func (s *rangeSet) search(addr, size uint64) bool {
 	lo, hi := 0, len(s.spans)
