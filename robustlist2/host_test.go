@@ -2,6 +2,7 @@ package robustlist2_test
 
 import (
 	"testing"
+	"unsafe"
 
 	"golang.org/x/sys/unix"
 
@@ -66,6 +67,11 @@ func TestProbeHost(t *testing.T) {
 }
 
 func TestHostPlacer(t *testing.T) {
+	// The host's set_robust_list takes lists of the host's own width.
+	hostBits, otherBits := abi.Bits64, abi.Bits32
+	if unsafe.Sizeof(uintptr(0)) == 4 {
+		hostBits, otherBits = abi.Bits32, abi.Bits64
+	}
 	tests := []struct {
 		name       string
 		host       fakeHost
@@ -80,11 +86,11 @@ func TestHostPlacer(t *testing.T) {
 			robustlist2.BackendHostRobustList2, []string{"set_robust_list2 CREATE_32"}, robustlist2.BackendHostRobustList2},
 		{"robust2 host takes a 64-bit list", fakeHost{robust2: true}, true, true, abi.Bits64,
 			robustlist2.BackendHostRobustList2, []string{"set_robust_list2 CREATE_64"}, robustlist2.BackendHostRobustList2},
-		{"legacy host, 64-bit list, free slot", fakeHost{legacy: true}, true, false, abi.Bits64,
+		{"legacy host, list of the host's width, free slot", fakeHost{legacy: true}, true, false, hostBits,
 			robustlist2.BackendHostLegacy, []string{"set_robust_list"}, robustlist2.BackendWalk},
-		{"legacy host, slot used by the emulator", fakeHost{legacy: true}, true, true, abi.Bits64,
+		{"legacy host, slot used by the emulator", fakeHost{legacy: true}, true, true, hostBits,
 			robustlist2.BackendWalk, nil, robustlist2.BackendWalk},
-		{"legacy host, 32-bit list", fakeHost{legacy: true}, true, false, abi.Bits32,
+		{"legacy host, list of the other width", fakeHost{legacy: true}, true, false, otherBits,
 			robustlist2.BackendWalk, nil, robustlist2.BackendWalk},
 		{"no host support", fakeHost{}, true, false, abi.Bits64,
 			robustlist2.BackendWalk, nil, robustlist2.BackendWalk},
