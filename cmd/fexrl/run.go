@@ -14,6 +14,7 @@ import (
 
 	"go.uber.org/zap"
 
+	"github.com/fexrl/fexrl/abi"
 	"github.com/fexrl/fexrl/emulator-shim/adapter"
 	"github.com/fexrl/fexrl/internal/logging"
 	"github.com/fexrl/fexrl/robustlist2"
@@ -151,6 +152,24 @@ func writeReport(path, mode string, res *adapter.Result, walks []adapter.WalkEve
 	return os.WriteFile(path, append(b, '\n'), 0o644)
 }
 
+// wordString spells a futex word: its owner's TID and flags.
+func wordString(v uint32) string {
+	var parts []string
+	if tid := v & abi.FutexTIDMask; tid != 0 {
+		parts = append(parts, fmt.Sprintf("TID %d", tid))
+	}
+	if v&abi.FutexOwnerDied != 0 {
+		parts = append(parts, "OWNER_DIED")
+	}
+	if v&abi.FutexWaiters != 0 {
+		parts = append(parts, "WAITERS")
+	}
+	if len(parts) == 0 {
+		return "0"
+	}
+	return fmt.Sprintf("%s (%#x)", strings.Join(parts, "|"), v)
+}
+
 // explain prints the walks for a human.
 func (l *walkLog) explain(w io.Writer, mode string, res *adapter.Result) {
 	s := res.Stats
@@ -184,7 +203,11 @@ func (l *walkLog) explain(w io.Writer, mode string, res *adapter.Result) {
 					extra = append(extra, "wake failed")
 				}
 			}
-			fmt.Fprintf(w, "    %-7s %#x word %#x: %-24s 0x%08x -> 0x%08x %s\n", kind, en.Node, en.Word, en.Action, en.Old, en.New, strings.Join(extra, ", "))
+			fmt.Fprintf(w, "    %-7s %#x, futex word %#x: %s, %s -> %s", kind, en.Node, en.Word, en.Action, wordString(en.Old), wordString(en.New))
+			if len(extra) > 0 {
+				fmt.Fprintf(w, ", %s", strings.Join(extra, ", "))
+			}
+			fmt.Fprintln(w)
 		}
 	}
 }
