@@ -130,6 +130,7 @@ type report struct {
 	WakeErrors      int64               `json:"wake_errors"`
 	LimitHits       int64               `json:"limit_hits"`
 	WalkFaults      int64               `json:"walk_faults"`
+	UnlockWindows   int64               `json:"unlock_windows"`
 	WalkLog         []adapter.WalkEvent `json:"walk_log"`
 }
 
@@ -140,7 +141,7 @@ func writeReport(path, mode string, res *adapter.Result, walks []adapter.WalkEve
 		DurationMS: float64(res.Duration.Microseconds()) / 1000, Tasks: res.Tasks,
 		ListsRegistered: s.ListsRegistered, Walks: s.Walks, EntriesWalked: s.EntriesWalked,
 		OwnerDiedMarked: s.OwnerDiedMarked, Woken: s.Woken, WakeErrors: s.WakeErrors,
-		LimitHits: s.LimitHits, WalkFaults: s.WalkFaults, WalkLog: walks,
+		LimitHits: s.LimitHits, WalkFaults: s.WalkFaults, UnlockWindows: s.UnlockWindows, WalkLog: walks,
 	}
 	if r.WalkLog == nil {
 		r.WalkLog = []adapter.WalkEvent{}
