@@ -10,6 +10,7 @@ package shim
 
 import (
 	"fmt"
+	"sync"
 	"sync/atomic"
 
 	"go.uber.org/zap"
@@ -43,7 +44,8 @@ type Config struct {
 	// KernelUnlockRule keeps the kernel's pending-op rule also for a task
 	// that died inside a robust unlock, after the release (glibc bug
 	// 14485: the kernel may then write FUTEX_OWNER_DIED into reused
-	// memory). By default fexrl only wakes a waiter there.
+	// memory). By default fexrl only wakes a waiter there. The try-unlock
+	// fixup (RegisterTryUnlock) is the kernel's own rule and always holds.
 	KernelUnlockRule bool
 	// OnWalk, if set, hears every list walk (exit and exec), after the
 	// counters are updated. It is called on the thread that reported the
@@ -120,6 +122,51 @@ type Shim struct {
 	reg  *robustlist2.Registry
 	disp translator.Dispatcher
 	n    counters
+
+	mu        sync.Mutex
+	tryUnlock map[int32][]placedTryUnlock // by thread group
+}
+
+// placedTryUnlock is a try-unlock function an emulator put in a guest
+// process's vDSO.
+type placedTryUnlock struct {
+	base uint64
+	code translator.TryUnlock
+}
+
+// RegisterTryUnlock tells fexrl that the emulator placed the try-unlock
+// function code (see translator.TryUnlockCode) at guest address base in
+// the vDSO of thread group tgid. A thread of that group that dies inside
+// the function's fixup range after its compare-and-swap succeeded has its
+// pending op treated as already cleared, as the kernel's fixup does.
+func (s *Shim) RegisterTryUnlock(tgid int32, base uint64, code translator.TryUnlock) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.tryUnlock == nil {
+		s.tryUnlock = map[int32][]placedTryUnlock{}
+	}
+	s.tryUnlock[tgid] = append(s.tryUnlock[tgid], placedTryUnlock{base, code})
+}
+
+// ForgetProcess drops what fexrl knows about thread group tgid's address
+// space (its try-unlock functions), after an exec or its end.
+func (s *Shim) ForgetProcess(tgid int32) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	delete(s.tryUnlock, tgid)
+}
+
+// fixupPop returns the pending slot a thread of tgid was clearing when it
+// died inside a try-unlock fixup range, if it was.
+func (s *Shim) fixupPop(tgid int32, st translator.DeathState) (uint64, bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for _, p := range s.tryUnlock[tgid] {
+		if pop, ok := p.code.InFixup(p.base, st); ok {
+			return pop, true
+		}
+	}
+	return 0, false
 }
 
 // New returns a shim with no tasks.
@@ -302,7 +349,7 @@ func (s *Shim) TaskExited(tid int32, d Death, e *Env) []robustlist2.ListWalk {
 // the unlock-window rule for a list whose unlock the task died in.
 func (s *Shim) deathOptions(tid int32, d Death, mem robustlist2.Memory) robustlist2.Death {
 	opts := s.cfg.Walk
-	if d.State == nil || s.cfg.KernelUnlockRule {
+	if d.State == nil {
 		return robustlist2.Death{Options: func(int, robustlist2.Slot) robustlist2.WalkOptions { return opts }}
 	}
 	code := d.Code
@@ -310,8 +357,23 @@ func (s *Shim) deathOptions(tid int32, d Death, mem robustlist2.Memory) robustli
 		code = memCode{mem}
 	}
 	st := *d.State
+	var fixPop uint64
+	var inFixup bool
+	if t, ok := s.reg.Lookup(tid); ok {
+		fixPop, inFixup = s.fixupPop(t.TGID(), st)
+	}
 	return robustlist2.Death{Options: func(index int, slot robustlist2.Slot) robustlist2.WalkOptions {
 		o := opts
+		if inFixup && fixPop == slot.Head+slot.Bits.Head().ListOpPending {
+			// The kernel's try-unlock fixup clears this pending op.
+			o.Pending = robustlist2.PendingCleared
+			s.log.Info("task died inside a try-unlock after releasing the word: its pending op counts as cleared",
+				zap.Int32("tid", tid), zap.String("list", robustlist2.SlotName(index)), zap.Uint64("ip", st.IP))
+			return o
+		}
+		if s.cfg.KernelUnlockRule {
+			return o
+		}
 		v := translator.UnlockWindow(code, st, slot.Head, slot.Bits.PtrSize())
 		if v.InWindow {
 			o.Pending = robustlist2.PendingWakeOnly

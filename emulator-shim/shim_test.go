@@ -287,3 +287,44 @@ func TestOnWalk(t *testing.T) {
 		t.Fatalf("walks %+v seen %+v", walks, seen)
 	}
 }
+
+// TestTryUnlockFixup: a thread that dies in fexrl's try-unlock code after
+// its compare-and-swap succeeded (IP in the fixup range, ZF set) has its
+// pending op treated as cleared, as the kernel's fixup does; the same
+// death without the code registered gets the kernel's pending rule.
+func TestTryUnlockFixup(t *testing.T) {
+	tu, err := translator.TryUnlockCode(64, abi.Bits64)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, registered := range []bool{true, false} {
+		t.Run(fmt.Sprintf("registered=%v", registered), func(t *testing.T) {
+			arena := newArena(t, 8192)
+			s := shim.New(shim.Config{Memory: arena.im, Waker: guestmem.NewFutexWaker(arena.im)})
+			const tid = 77
+			s.TaskStarted(tid, tid)
+			head := arena.base
+			arena.lockList(head, abi.Bits64, tid, 0) // an empty list
+			pendingField := head + abi.Bits64.Head().ListOpPending
+			word := arena.base + 4096 // the "mutex", reused memory now holding the TID
+			arena.put(pendingField, abi.Bits64, word+8) // its node; futex_offset is -8
+			*arena.word(word) = tid
+			setRobustList(t, s, tid, x86_64.Arch(), head)
+			code := arena.base + 2048 // where the emulator put the function
+			if registered {
+				s.RegisterTryUnlock(tid, code, tu)
+			}
+			regs := &translator.Regs{RDX: pendingField}
+			st := &translator.DeathState{Mode: 64, IP: code + uint64(tu.FixupStart), Flags: 1 << 6, Reg: regs.Lookup}
+			walks := s.TaskExited(tid, shim.Death{Cause: shim.CauseSignal, State: st}, nil)
+			got := *arena.word(word)
+			if registered {
+				if got != tid || walks[0].Report.Entries[0].Action != robustlist2.ActionPendingCleared {
+					t.Fatalf("word %#x, report %+v: want the pending op cleared and the word untouched", got, walks[0].Report.Entries)
+				}
+			} else if got != abi.FutexOwnerDied {
+				t.Fatalf("without the fixup the kernel's rule marks the pending word: %#x", got)
+			}
+		})
+	}
+}

@@ -44,6 +44,8 @@ type DeathState struct {
 	IP uint64
 	// ThreadPointer is the base of %fs on x86-64 or of %gs on i386.
 	ThreadPointer uint64
+	// Flags is RFLAGS (the try-unlock fixup looks at ZF).
+	Flags uint64
 	// Reg returns a general-purpose register's value (the 64-bit
 	// register; 32-bit guests' values zero-extended), or false. With
 	// RSP, returns are followed through the thread's stack (read with the
@@ -520,3 +522,6 @@ func (r *Regs) Lookup(reg x86asm.Reg) (uint64, bool) {
 	// x86asm numbers RAX..R15 in encoding order, as Reg does.
 	return r.Get(Reg(f - x86asm.RAX)), true
 }
+
+// x86regOf names a Reg the way x86asm does.
+func x86regOf(g Reg) x86asm.Reg { return x86asm.RAX + x86asm.Reg(g) }

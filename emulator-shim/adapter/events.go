@@ -374,7 +374,7 @@ func (t *tracer) deathState(tk *task) *translator.DeathState {
 	if err := getRegs(tk.tid, &r); err != nil {
 		return nil
 	}
-	st := &translator.DeathState{Mode: 64, IP: r.Rip, ThreadPointer: r.Fs_base, Reg: regsReader(&r)}
+	st := &translator.DeathState{Mode: 64, IP: r.Rip, ThreadPointer: r.Fs_base, Flags: r.Eflags, Reg: regsReader(&r)}
 	if r.Cs == 0x23 {
 		st.Mode = 32
 		st.IP = uint64(uint32(r.Rip))

@@ -45,6 +45,19 @@ struct fexrl_death {
 	uint64_t ip;              // guest instruction pointer
 	uint64_t thread_pointer;  // %fs base (x86-64) or %gs base (i386)
 	uint64_t regs[16];        // rax rcx rdx rbx rsp rbp rsi rdi r8..r15
+	uint64_t flags;           // rflags
+};
+
+// fexrl_try_unlock describes one of the vDSO functions
+//   u32 __vdso_futex_robust_list64_try_unlock(u32 *lock, u32 tid, u64 *pop);
+//   u32 __vdso_futex_robust_list32_try_unlock(u32 *lock, u32 tid, u32 *pop);
+// as fexrl's machine code, for an emulator to place in its guest vDSO.
+struct fexrl_try_unlock {
+	uint32_t size;          // bytes of code (at most 64)
+	uint32_t fixup_start;   // the fixup range, offsets into code: a thread
+	uint32_t fixup_end;     //   stopped there with ZF set released the word
+	uint8_t code[64];       // position-independent
+	char symbol[48];        // the vDSO symbol it implements
 };
 
 // fexrl_exit_summary says what fexrl did for one dead thread.
@@ -89,6 +102,7 @@ import (
 
 	"golang.org/x/sys/unix"
 
+	"github.com/fexrl/fexrl/abi"
 	"github.com/fexrl/fexrl/abi/x86_32"
 	"github.com/fexrl/fexrl/abi/x86_64"
 	shim "github.com/fexrl/fexrl/emulator-shim"
@@ -215,7 +229,7 @@ func fexrl_task_exited(h C.uint64_t, tid C.int32_t, cause C.int, death *C.struct
 		regs := &translator.Regs{RAX: g(0), RCX: g(1), RDX: g(2), RBX: g(3), RSP: g(4), RBP: g(5), RSI: g(6), RDI: g(7),
 			R8: g(8), R9: g(9), R10: g(10), R11: g(11), R12: g(12), R13: g(13), R14: g(14), R15: g(15)}
 		d.State = &translator.DeathState{Mode: int(death.mode), IP: uint64(death.ip), ThreadPointer: uint64(death.thread_pointer),
-			Reg: regs.Lookup}
+			Flags: uint64(death.flags), Reg: regs.Lookup}
 	}
 	walks := s.TaskExited(int32(tid), d, nil)
 	if out != nil {
@@ -236,6 +250,46 @@ func fexrl_task_exited(h C.uint64_t, tid C.int32_t, cause C.int, death *C.struct
 		}
 	}
 	return C.int(len(walks))
+}
+
+// fexrl_try_unlock_code fills *out with the try-unlock function for guest
+// code of mode 32 or 64 clearing a pending slot of pop_bits (32 or 64).
+//
+//export fexrl_try_unlock_code
+func fexrl_try_unlock_code(mode, popBits C.int, out *C.struct_fexrl_try_unlock) C.int {
+	if out == nil {
+		return neg(unix.EINVAL)
+	}
+	tu, err := translator.TryUnlockCode(int(mode), abi.Bits(popBits))
+	if err != nil || len(tu.Code) > len(out.code) || len(tu.Symbol) >= len(out.symbol) {
+		return neg(unix.EINVAL)
+	}
+	*out = C.struct_fexrl_try_unlock{size: C.uint32_t(len(tu.Code)), fixup_start: C.uint32_t(tu.FixupStart), fixup_end: C.uint32_t(tu.FixupEnd)}
+	for i, b := range tu.Code {
+		out.code[i] = C.uint8_t(b)
+	}
+	for i := 0; i < len(tu.Symbol); i++ {
+		out.symbol[i] = C.char(tu.Symbol[i])
+	}
+	return 0
+}
+
+// fexrl_register_try_unlock tells fexrl the emulator placed the function
+// of fexrl_try_unlock_code(mode, pop_bits) at guest address base in the
+// vDSO of thread group tgid.
+//
+//export fexrl_register_try_unlock
+func fexrl_register_try_unlock(h C.uint64_t, tgid C.int32_t, base C.uint64_t, mode, popBits C.int) C.int {
+	s, ok := lookup(h)
+	if !ok {
+		return neg(unix.EINVAL)
+	}
+	tu, err := translator.TryUnlockCode(int(mode), abi.Bits(popBits))
+	if err != nil {
+		return neg(unix.EINVAL)
+	}
+	s.RegisterTryUnlock(int32(tgid), uint64(base), tu)
+	return 0
 }
 
 //export fexrl_stats
