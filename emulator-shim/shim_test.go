@@ -306,7 +306,7 @@ func TestTryUnlockFixup(t *testing.T) {
 			head := arena.base
 			arena.lockList(head, abi.Bits64, tid, 0) // an empty list
 			pendingField := head + abi.Bits64.Head().ListOpPending
-			word := arena.base + 4096 // the "mutex", reused memory now holding the TID
+			word := arena.base + 4096                   // the "mutex", reused memory now holding the TID
 			arena.put(pendingField, abi.Bits64, word+8) // its node; futex_offset is -8
 			*arena.word(word) = tid
 			setRobustList(t, s, tid, x86_64.Arch(), head)
