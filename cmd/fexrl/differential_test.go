@@ -32,8 +32,16 @@ var fexrlBin = struct {
 }{}
 
 // fexrlBinary builds the fexrl command once per test binary.
-func fexrlBinary(t *testing.T) string {
+func fexrlBinary(t testing.TB) string {
 	t.Helper()
+	path, err := buildFexrl()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return path
+}
+
+func buildFexrl() (string, error) {
 	fexrlBin.once.Do(func() {
 		dir, err := os.MkdirTemp("", "fexrl-bin")
 		if err != nil {
@@ -46,10 +54,7 @@ func fexrlBinary(t *testing.T) string {
 			fexrlBin.err = fmt.Errorf("go build: %v\n%s", err, out)
 		}
 	})
-	if fexrlBin.err != nil {
-		t.Fatal(fexrlBin.err)
-	}
-	return fexrlBin.path
+	return fexrlBin.path, fexrlBin.err
 }
 
 func cacheDir(t *testing.T) string {
