@@ -133,8 +133,17 @@ func TestDifferentialAgainstTheKernel(t *testing.T) {
 					if got := emu.Transcript(); got != better {
 						t.Fatalf("fexrl does not fix what it should:\n%s\nstderr:\n%s", diff(better, got), emu.Stderr)
 					}
-					if strings.HasPrefix(guest, "bug_unlock") && rep.UnlockWindows == 0 {
-						t.Errorf("the report shows no death inside an unlock: %+v", rep)
+					if strings.HasPrefix(guest, "bug_unlock") {
+						if rep.UnlockWindows == 0 {
+							t.Errorf("the report shows no death inside an unlock: %+v", rep)
+						}
+						// The kernel's rule, on request, gives the kernel's result.
+						kctx, kcancel := context.WithTimeout(ctx, guestTimeout)
+						defer kcancel()
+						kern, _ := viaFexrl(t, kctx, bin, "--kernel-unlock-rule")
+						if kern.Transcript() != native.Transcript() {
+							t.Errorf("--kernel-unlock-rule differs from the kernel:\n%s", diff(native.Transcript(), kern.Transcript()))
+						}
 					}
 				} else if got := emu.Transcript(); got != native.Transcript() {
 					t.Fatalf("fexrl differs from the kernel:\n%s\nstderr:\n%s", diff(native.Transcript(), got), emu.Stderr)

@@ -20,7 +20,7 @@ import (
 	"github.com/fexrl/fexrl/robustlist2"
 )
 
-const runSynopsis = "[--mode emulated|native] [--report FILE] [--explain] [--log-level L] [--log-json] [--robust-list2] [--unbounded] -- PROGRAM [ARGS...]"
+const runSynopsis = "[--mode emulated|native] [--report FILE] [--explain] [--log-level L] [--log-json] [--robust-list2] [--unbounded] [--kernel-unlock-rule] -- PROGRAM [ARGS...]"
 
 // runFlags are the flags run shares with record.
 type runFlags struct {
@@ -31,6 +31,7 @@ type runFlags struct {
 	logJSON   bool
 	robust2   bool
 	unbounded bool
+	kernelFix bool
 }
 
 func (f *runFlags) register(fs interface {
@@ -44,6 +45,7 @@ func (f *runFlags) register(fs interface {
 	fs.BoolVar(&f.logJSON, "log-json", false, "log JSON lines instead of text")
 	fs.BoolVar(&f.robust2, "robust-list2", false, "answer the proposed set_robust_list2/get_robust_list2 for the guest (default: ENOSYS, like the host kernel)")
 	fs.BoolVar(&f.unbounded, "unbounded", false, "walk lists past the kernel's 2048-entry limit, stopping on cycles")
+	fs.BoolVar(&f.kernelFix, "kernel-unlock-rule", false, "keep the kernel's pending-op rule for a thread killed inside a robust unlock (glibc bug 14485) instead of only waking")
 }
 
 func runRun(e *env, args []string) int {
@@ -100,6 +102,7 @@ func (f *runFlags) options(e *env) (adapter.Options, *zap.Logger, error) {
 	opts := adapter.Options{Mode: mode, Logger: log, ForwardSignals: true}
 	opts.Shim.NoRobustList2 = !f.robust2
 	opts.Shim.Walk.Unbounded = f.unbounded
+	opts.Shim.KernelUnlockRule = f.kernelFix
 	return opts, log, nil
 }
 
