@@ -34,6 +34,7 @@ type env struct {
 func commands() []command {
 	return []command{
 		{"abi", "print the architecture tables (syscall numbers, registers, robust-list head layout)", runABI},
+		{"demo", "show a robust mutex recovered natively, hanging under qemu-i386, and recovered by fexrl", runDemo},
 		{"run", "run a guest program with fexrl handling its robust futexes", runRun},
 		{"probe", "report which robust-list syscalls the host kernel offers", runProbe},
 	}
