@@ -1,0 +1,21 @@
+/* A guest for signal handling: argv[1] "wait" prints a line, waits for
+ * SIGTERM and exits 0 from its handler; "segv" dies by SIGSEGV. */
+#include <signal.h>
+#include <stdio.h>
+#include <string.h>
+#include <unistd.h>
+
+static void on_term(int sig) { (void)sig; static const char m[] = "guest: got SIGTERM\n"; write(1, m, sizeof m - 1); _exit(0); }
+
+int main(int argc, char **argv)
+{
+	if (argc > 1 && strcmp(argv[1], "segv") == 0) {
+		*(volatile int *)0 = 1;
+		return 3;
+	}
+	signal(SIGTERM, on_term);
+	printf("guest: waiting for SIGTERM\n");
+	fflush(stdout);
+	for (;;)
+		pause();
+}
