@@ -55,4 +55,3 @@ func BenchmarkGuestThreads(b *testing.B) {
 		})
 	}
 }
-
