@@ -37,6 +37,9 @@ func commands() []command {
 		{"demo", "show a robust mutex recovered natively, hanging under qemu-i386, and recovered by fexrl", runDemo},
 		{"run", "run a guest program with fexrl handling its robust futexes", runRun},
 		{"probe", "report which robust-list syscalls the host kernel offers", runProbe},
+		{"record", "run a guest program like run, and write a trace of it", runRecord},
+		{"replay", "replay a trace through fexrl and print what it does", runReplay},
+		{"import", "turn strace or qemu -strace output into a trace", runImport},
 	}
 }
 

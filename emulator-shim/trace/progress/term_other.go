@@ -1,0 +1,5 @@
+//go:build !linux
+
+package progress
+
+func isTerminal(uintptr) bool { return false }
