@@ -62,6 +62,28 @@ func TestReplayCommand(t *testing.T) {
 	}
 }
 
+func TestReplayStdin(t *testing.T) {
+	tr, err := os.ReadFile(filepath.Join(tracesDir, "robust2_probe-x86_64.trace"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	want, err := os.ReadFile(filepath.Join(tracesDir, "robust2_probe-x86_64.replay.jsonl"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var out, errb strings.Builder
+	code := run(&env{stdin: strings.NewReader(string(tr)), stdout: &out, stderr: &errb}, []string{"replay", "--json", "--check", "-"})
+	if code != 0 || out.String() != string(want) {
+		t.Fatalf("exit %d, stderr %q; output differs from the golden file:\n%s", code, errb.String(), out.String())
+	}
+	// A header alone is a trace with no event.
+	out.Reset()
+	code = run(&env{stdin: strings.NewReader(strings.SplitAfter(string(tr), "\n")[0]), stdout: &out, stderr: &errb}, []string{"replay", "-"})
+	if code != 0 || !strings.Contains(out.String(), "end: 0 event(s)") {
+		t.Fatalf("header only: exit %d\n%s", code, out.String())
+	}
+}
+
 func TestReplayMalformed(t *testing.T) {
 	src, err := os.ReadFile(filepath.Join(tracesDir, "owner_thread_exit-x86_64.trace"))
 	if err != nil {

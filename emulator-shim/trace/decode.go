@@ -36,7 +36,10 @@ type fieldErr struct {
 	err   error
 }
 
+// Error names the member and the problem.
 func (e *fieldErr) Error() string { return fmt.Sprintf("%q: %v", e.field, e.err) }
+
+// Unwrap returns the problem.
 func (e *fieldErr) Unwrap() error { return e.err }
 
 func fieldError(field string, format string, args ...any) error {

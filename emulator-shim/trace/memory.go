@@ -90,6 +90,7 @@ func (m *recordedMemory) writable(op string, addr uint64, size int) error {
 	return nil
 }
 
+// Load32 reads a 32-bit word of the recorded memory.
 func (m *recordedMemory) Load32(addr uint64) (uint32, error) {
 	if err := m.readable("load32", addr, 4); err != nil {
 		return 0, err
@@ -97,6 +98,7 @@ func (m *recordedMemory) Load32(addr uint64) (uint32, error) {
 	return m.sim.Load32(addr)
 }
 
+// Load64 reads a 64-bit word of the recorded memory.
 func (m *recordedMemory) Load64(addr uint64) (uint64, error) {
 	if err := m.readable("load64", addr, 8); err != nil {
 		return 0, err
@@ -104,6 +106,7 @@ func (m *recordedMemory) Load64(addr uint64) (uint64, error) {
 	return m.sim.Load64(addr)
 }
 
+// Store32 writes a 32-bit word of the recorded memory.
 func (m *recordedMemory) Store32(addr uint64, v uint32) error {
 	if err := m.writable("store32", addr, 4); err != nil {
 		return err
@@ -111,6 +114,7 @@ func (m *recordedMemory) Store32(addr uint64, v uint32) error {
 	return m.sim.Store32(addr, v)
 }
 
+// Store64 writes a 64-bit word of the recorded memory.
 func (m *recordedMemory) Store64(addr uint64, v uint64) error {
 	if err := m.writable("store64", addr, 8); err != nil {
 		return err
@@ -118,6 +122,7 @@ func (m *recordedMemory) Store64(addr uint64, v uint64) error {
 	return m.sim.Store64(addr, v)
 }
 
+// CompareAndSwap32 compares and swaps a 32-bit word of the recorded memory.
 func (m *recordedMemory) CompareAndSwap32(addr uint64, old, new uint32) (uint32, error) {
 	if err := m.writable("cas32", addr, 4); err != nil {
 		return 0, err
@@ -150,22 +155,27 @@ func (m *syscallMemory) store(op string, addr uint64, size int, v uint64) error 
 	return nil
 }
 
+// Load32 reads a 32-bit word of a syscall's scratch memory.
 func (m *syscallMemory) Load32(addr uint64) (uint32, error) {
 	return 0, unrecorded("load32", addr, 4, ErrUnrecorded)
 }
 
+// Load64 reads a 64-bit word of a syscall's scratch memory.
 func (m *syscallMemory) Load64(addr uint64) (uint64, error) {
 	return 0, unrecorded("load64", addr, 8, ErrUnrecorded)
 }
 
+// Store32 writes a 32-bit word of a syscall's scratch memory.
 func (m *syscallMemory) Store32(addr uint64, v uint32) error {
 	return m.store("store32", addr, 4, uint64(v))
 }
 
+// Store64 writes a 64-bit word of a syscall's scratch memory.
 func (m *syscallMemory) Store64(addr uint64, v uint64) error {
 	return m.store("store64", addr, 8, v)
 }
 
+// CompareAndSwap32 compares and swaps a 32-bit word of a syscall's scratch memory.
 func (m *syscallMemory) CompareAndSwap32(addr uint64, _, _ uint32) (uint32, error) {
 	return 0, unrecorded("cas32", addr, 4, ErrUnrecorded)
 }
@@ -173,4 +183,5 @@ func (m *syscallMemory) CompareAndSwap32(addr uint64, _, _ uint32) (uint32, erro
 // noWaker wakes nobody; syscalls replay does not wake.
 type noWaker struct{}
 
+// Wake wakes nobody.
 func (noWaker) Wake(uint64, int) (int, error) { return 0, nil }

@@ -27,6 +27,7 @@ type syntaxError struct {
 	msg string
 }
 
+// Error names the column and the problem.
 func (e *syntaxError) Error() string { return fmt.Sprintf("column %d: %s", e.col, e.msg) }
 
 func (s *scanner) reset(b []byte) {

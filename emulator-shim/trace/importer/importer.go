@@ -106,12 +106,15 @@ const maxPending = 1 << 16
 
 // Importer drives a Parser and writes the trace.
 type Importer struct {
-	opts    Options
-	w       *trace.Writer
-	res     Result
-	archs   map[string]abi.Arch
-	defABI  string
-	tasks   map[int32]*task
+	opts   Options
+	w      *trace.Writer
+	res    Result
+	archs  map[string]abi.Arch
+	defABI string
+	tasks  map[int32]*task
+	// adopted holds the children that showed up before their parent's
+	// clone returned, so the return does not create them again.
+	adopted map[int32]bool
 	queue   []pending
 	qhead   int
 	seen    map[string]bool
@@ -220,11 +223,12 @@ func Run(r io.Reader, w io.Writer, p Parser, opts Options) (*Result, error) {
 
 func newImporter(w io.Writer, source string, opts Options) (*Importer, error) {
 	im := &Importer{
-		opts:  opts,
-		w:     trace.NewWriter(w),
-		archs: map[string]abi.Arch{trace.ABIx86_32: x86_32.Arch(), trace.ABIx86_64: x86_64.Arch()},
-		tasks: map[int32]*task{},
-		seen:  map[string]bool{},
+		opts:    opts,
+		w:       trace.NewWriter(w),
+		archs:   map[string]abi.Arch{trace.ABIx86_32: x86_32.Arch(), trace.ABIx86_64: x86_64.Arch()},
+		tasks:   map[int32]*task{},
+		adopted: map[int32]bool{},
+		seen:    map[string]bool{},
 	}
 	switch opts.ABI {
 	case "", "auto":
@@ -347,6 +351,7 @@ func (im *Importer) task(pid int32) *task {
 			t.tgid = parent.tgid
 		}
 		im.tasks[pid] = t
+		im.adopted[pid] = true
 		im.taskEvent(t, parent.tid, parent.cloneFlags)
 		return t
 	}
@@ -480,8 +485,10 @@ func (im *Importer) afterCall(t *task, c *Call) {
 			return
 		}
 		child := int32(c.Ret)
-		if im.tasks[child] != nil {
-			return // seen already, created by the child's first line
+		if im.adopted[child] || im.tasks[child] != nil {
+			// Created by the child's first line already (and maybe gone).
+			delete(im.adopted, child)
+			return
 		}
 		ct := &task{tid: child, tgid: child, img: t.img}
 		if flags&cloneThread != 0 {

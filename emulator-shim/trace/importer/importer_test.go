@@ -109,6 +109,18 @@ func TestStrace(t *testing.T) {
 			notices: 1,
 		},
 		{
+			name: "a child that is gone before its clone returns",
+			log: "600 clone3({flags=CLONE_VM|CLONE_THREAD, exit_signal=0} <unfinished ...>\n" +
+				"601 exit(0)                           = ?\n" +
+				"601 +++ exited with 0 +++\n" +
+				"600 <... clone3 resumed> => {parent_tid=[0]}, 88) = 601\n" +
+				"600 exit_group(0) = ?\n" +
+				"600 +++ exited with 0 +++\n",
+			want: []string{"task 600 tgid 600 parent 0 x86_64 flags 0x0", "task 601 tgid 600 parent 600 x86_64 flags 0x10100",
+				"sys 601 x86_64 60 [0x0 0x0 0x0 0x0 0x0 0x0]", "exit 601 exit", "sys 600 x86_64 435 [0x0 0x58 0x0 0x0 0x0 0x0] = 601 unknown 000001",
+				"sys 600 x86_64 231 [0x0 0x0 0x0 0x0 0x0 0x0]", "exit 600 exit_group"},
+		},
+		{
 			name: "clone with named arguments in i386 order, fork, killed",
 			log: "[pid 300] 12:00:01.000001 fstat64(3, {st_mode=S_IFREG|0644}) = 0\n" +
 				"[pid 300] 12:00:01.000002 clone(child_stack=NULL, flags=CLONE_CHILD_CLEARTID|CLONE_CHILD_SETTID|SIGCHLD, child_tidptr=0xf7c0) = 301 <0.000100>\n" +
@@ -135,9 +147,11 @@ func TestStrace(t *testing.T) {
 				"500 read(3, \"abc\", 3\n" +
 				"500 <... futex resumed>) = 0\n" +
 				"500 set_robust_list(0x1000, 24) = banana\n" +
-				"500 +++ vanished +++\n",
+				"500 +++ vanished +++\n" +
+				"500 +++ +++\n" +
+				"500 <... resumed>)\n",
 			want:     []string{"task 500 tgid 500 parent 0 x86_64 flags 0x0", "sys 500 x86_64 473 [0x0 0x4 0x0 0x0 0x0 0x0] = -38"},
-			problems: []int64{3, 4, 5, 6, 7},
+			problems: []int64{3, 4, 5, 6, 7, 8, 9},
 			notices:  1,
 		},
 	}

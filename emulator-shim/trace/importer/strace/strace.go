@@ -75,7 +75,7 @@ func (p *Parser) Line(im *importer.Importer, n int64, line []byte) error {
 	case strings.HasPrefix(body, "--- ") && strings.HasSuffix(body, " ---"):
 		im.Notice()
 		return nil
-	case strings.HasPrefix(body, "+++ ") && strings.HasSuffix(body, " +++"):
+	case len(body) >= len("+++  +++") && strings.HasPrefix(body, "+++ ") && strings.HasSuffix(body, " +++"):
 		return p.end(im, n, pid, body[4:len(body)-4])
 	case strings.HasPrefix(body, "[ Process PID="):
 		return personality(im, body)
@@ -180,8 +180,8 @@ func personality(im *importer.Importer, body string) error {
 // resumed handles "<... name resumed>args) = ret".
 func (p *Parser) resumed(im *importer.Importer, n int64, pid int32, body string) error {
 	end := strings.Index(body, " resumed>")
-	if end < 0 {
-		return fmt.Errorf(`"<..." without " resumed>"`)
+	if end < len("<... ") {
+		return fmt.Errorf(`"<..." without "NAME resumed>"`)
 	}
 	name := body[len("<... "):end]
 	h := p.unfinished[pid]
