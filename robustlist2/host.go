@@ -25,14 +25,17 @@ type HostCaps struct {
 	// registered with set_robust_list: the emulator's own libc uses the
 	// slot, so fexrl must not take it.
 	LegacyInUse bool `json:"legacy_in_use"`
+	// RobustUnlock is true when futex takes FUTEX_ROBUST_UNLOCK (2026
+	// kernels); without it fexrl performs robust unlocks for guests.
+	RobustUnlock bool `json:"futex_robust_unlock"`
 }
 
 // SyscallFunc makes a raw host syscall; tests replace it.
-type SyscallFunc func(nr, a1, a2, a3, a4 uintptr) (uintptr, unix.Errno)
+type SyscallFunc func(nr, a1, a2, a3, a4, a5 uintptr) (uintptr, unix.Errno)
 
 // RawSyscall is the real host syscall.
-func RawSyscall(nr, a1, a2, a3, a4 uintptr) (uintptr, unix.Errno) {
-	r, _, e := unix.Syscall6(nr, a1, a2, a3, a4, 0, 0)
+func RawSyscall(nr, a1, a2, a3, a4, a5 uintptr) (uintptr, unix.Errno) {
+	r, _, e := unix.Syscall6(nr, a1, a2, a3, a4, a5, 0)
 	return r, e
 }
 
@@ -45,7 +48,7 @@ func ProbeHost(sys SyscallFunc) HostCaps {
 		sys = RawSyscall
 	}
 	caps := HostCaps{Bits: abi.Bits(unsafe.Sizeof(uintptr(0)) * 8)}
-	r, e := sys(abi.SysSetRobustList2, 0, uintptr(abi.RobustListCmdListLimit), 0, 0)
+	r, e := sys(abi.SysSetRobustList2, 0, uintptr(abi.RobustListCmdListLimit), 0, 0, 0)
 	if e != unix.ENOSYS {
 		caps.RobustList2 = true
 		if e == 0 {
@@ -54,12 +57,24 @@ func ProbeHost(sys SyscallFunc) HostCaps {
 	}
 	// Heap-allocated, so the kernel's write cannot race a stack move.
 	out := new([2]uintptr)
-	_, e = sys(unix.SYS_GET_ROBUST_LIST, 0, uintptr(unsafe.Pointer(&out[0])), uintptr(unsafe.Pointer(&out[1])), 0)
+	_, e = sys(unix.SYS_GET_ROBUST_LIST, 0, uintptr(unsafe.Pointer(&out[0])), uintptr(unsafe.Pointer(&out[1])), 0, 0)
 	runtime.KeepAlive(out)
 	if e != unix.ENOSYS {
 		caps.Legacy = true
 		caps.LegacyInUse = e == 0 && out[0] != 0
 	}
+	// A robust unlock of a private word of our own: 0 where the kernel
+	// knows the flag, ENOSYS where it does not.
+	ru := new(struct {
+		word uint32
+		_    uint32
+		pop  uint64
+	})
+	ru.word, ru.pop = 1, 1
+	_, e = sys(unix.SYS_FUTEX, uintptr(unsafe.Pointer(&ru.word)), abi.FutexWake|abi.FutexPrivateFlag|abi.FutexRobustUnlock, 1,
+		0, uintptr(unsafe.Pointer(&ru.pop)))
+	runtime.KeepAlive(ru)
+	caps.RobustUnlock = e == 0
 	return caps
 }
 
@@ -94,11 +109,11 @@ type HostPlacer struct {
 	OnError func(t *Task, index int, op string, err error)
 }
 
-func (p *HostPlacer) sys(nr, a1, a2, a3, a4 uintptr) (uintptr, unix.Errno) {
+func (p *HostPlacer) sys(nr, a1, a2, a3, a4, a5 uintptr) (uintptr, unix.Errno) {
 	if p.Syscall != nil {
-		return p.Syscall(nr, a1, a2, a3, a4)
+		return p.Syscall(nr, a1, a2, a3, a4, a5)
 	}
-	return RawSyscall(nr, a1, a2, a3, a4)
+	return RawSyscall(nr, a1, a2, a3, a4, a5)
 }
 
 func (p *HostPlacer) fail(t *Task, index int, op string, err error) {
@@ -119,7 +134,7 @@ func (p *HostPlacer) Place(t *Task, index int, old, new Slot) Slot {
 		if new.Bits == abi.Bits32 {
 			cmd = abi.RobustListCmdCreate32
 		}
-		r, e := p.sys(abi.SysSetRobustList2, uintptr(new.Head), uintptr(cmd), 0, 0)
+		r, e := p.sys(abi.SysSetRobustList2, uintptr(new.Head), uintptr(cmd), 0, 0, 0)
 		if e == 0 {
 			new.Backend, new.HostIndex = BackendHostRobustList2, uint32(r)
 			return new
@@ -127,7 +142,7 @@ func (p *HostPlacer) Place(t *Task, index int, old, new Slot) Slot {
 		p.fail(t, index, "set_robust_list2 "+cmd.String(), e)
 	}
 	if p.Caps.Legacy && !p.EmulatorUsesLegacy && new.Bits == p.Caps.Bits && !p.legacyTaken(t, index) {
-		_, e := p.sys(unix.SYS_SET_ROBUST_LIST, uintptr(new.Head), uintptr(new.Bits.Head().Size), 0, 0)
+		_, e := p.sys(unix.SYS_SET_ROBUST_LIST, uintptr(new.Head), uintptr(new.Bits.Head().Size), 0, 0, 0)
 		if e == 0 {
 			new.Backend = BackendHostLegacy
 			return new
@@ -156,11 +171,11 @@ func (p *HostPlacer) release(t *Task, index int, old Slot) {
 		if old.Bits == abi.Bits32 {
 			cmd = abi.RobustListCmdModify32
 		}
-		if _, e := p.sys(abi.SysSetRobustList2, 0, uintptr(cmd), uintptr(old.HostIndex), 0); e != 0 {
+		if _, e := p.sys(abi.SysSetRobustList2, 0, uintptr(cmd), uintptr(old.HostIndex), 0, 0); e != 0 {
 			p.fail(t, index, "set_robust_list2 "+cmd.String()+" NULL", e)
 		}
 	case BackendHostLegacy:
-		if _, e := p.sys(unix.SYS_SET_ROBUST_LIST, 0, uintptr(old.Bits.Head().Size), 0, 0); e != 0 {
+		if _, e := p.sys(unix.SYS_SET_ROBUST_LIST, 0, uintptr(old.Bits.Head().Size), 0, 0, 0); e != 0 {
 			p.fail(t, index, "set_robust_list NULL", e)
 		}
 	}

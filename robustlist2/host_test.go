@@ -14,12 +14,18 @@ import (
 // exist, and what was registered.
 type fakeHost struct {
 	robust2, legacy bool
+	robustUnlock    bool
 	calls           []string
 	nextIndex       uintptr
 }
 
-func (h *fakeHost) sys(nr, a1, a2, a3, a4 uintptr) (uintptr, unix.Errno) {
+func (h *fakeHost) sys(nr, a1, a2, a3, a4, a5 uintptr) (uintptr, unix.Errno) {
 	switch nr {
+	case unix.SYS_FUTEX:
+		if !h.robustUnlock || a2&abi.FutexRobustUnlock == 0 || a5 == 0 {
+			return 0, unix.ENOSYS
+		}
+		return 0, 0
 	case abi.SysSetRobustList2:
 		if !h.robust2 {
 			return 0, unix.ENOSYS
@@ -52,12 +58,12 @@ func (h *fakeHost) sys(nr, a1, a2, a3, a4 uintptr) (uintptr, unix.Errno) {
 
 func TestProbeHost(t *testing.T) {
 	tests := []struct {
-		robust2, legacy bool
-	}{{true, true}, {false, true}, {false, false}}
+		robust2, legacy, robustUnlock bool
+	}{{true, true, true}, {false, true, false}, {false, false, false}, {false, true, true}}
 	for _, tt := range tests {
-		h := &fakeHost{robust2: tt.robust2, legacy: tt.legacy}
+		h := &fakeHost{robust2: tt.robust2, legacy: tt.legacy, robustUnlock: tt.robustUnlock}
 		caps := robustlist2.ProbeHost(h.sys)
-		if caps.RobustList2 != tt.robust2 || caps.Legacy != tt.legacy {
+		if caps.RobustList2 != tt.robust2 || caps.Legacy != tt.legacy || caps.RobustUnlock != tt.robustUnlock {
 			t.Errorf("%+v: probe says %+v", tt, caps)
 		}
 		if tt.robust2 && caps.RobustList2Limit != 8 {

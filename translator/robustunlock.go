@@ -106,6 +106,18 @@ func DecodeRobustUnlock(c Call) (ru RobustUnlock, plain bool, op uint32, errno u
 	return ru, false, op, 0
 }
 
+// HostOp is the op word to pass to a host kernel that has the robust
+// unlock API itself: the guest's own, plus FUTEX_ROBUST_LIST32 for a
+// 32-bit guest, whose pending slot is 32 bits wide even where it did not
+// say so (the host, a 64-bit kernel, would otherwise clear 64 bits).
+func HostOp(c Call) uint32 {
+	op := uint32(c.Args[1])
+	if c.ABI.Bits == abi.Bits32 && op&abi.FutexRobustUnlock != 0 {
+		op |= abi.FutexRobustList32
+	}
+	return op
+}
+
 // Perform carries out the robust unlock with ops, in the kernel's order:
 // release the word (store 0), wake, clear the pending slot. A fault on
 // the word or on the slot is EFAULT (the kernel too reports a slot it

@@ -121,3 +121,23 @@ func TestRobustUnlockPerform(t *testing.T) {
 		})
 	}
 }
+
+func TestHostOp(t *testing.T) {
+	a64, a32 := x86_64.Arch(), x86_32.Arch()
+	tests := []struct {
+		abi  abi.Arch
+		op   uint32
+		want uint32
+	}{
+		{a64, abi.FutexWake | abi.FutexRobustUnlock, abi.FutexWake | abi.FutexRobustUnlock},
+		{a32, abi.FutexWake | abi.FutexRobustUnlock, abi.FutexWake | abi.FutexRobustUnlock | abi.FutexRobustList32},
+		{a32, abi.FutexUnlockPI | abi.FutexRobustUnlock | abi.FutexRobustList32, abi.FutexUnlockPI | abi.FutexRobustUnlock | abi.FutexRobustList32},
+		{a32, abi.FutexWake | abi.FutexRobustList32, abi.FutexWake | abi.FutexRobustList32},
+		{a64, abi.FutexWake, abi.FutexWake},
+	}
+	for _, tt := range tests {
+		if got := HostOp(Call{ABI: tt.abi, Args: [6]uint64{0, uint64(tt.op)}}); got != tt.want {
+			t.Errorf("%s op %#x: got %#x, want %#x", tt.abi.Name, tt.op, got, tt.want)
+		}
+	}
+}

@@ -4,10 +4,12 @@ package main
 
 import (
 	"context"
+	"strings"
 	"testing"
 	"time"
 
 	"github.com/fexrl/fexrl/fixtures"
+	"github.com/fexrl/fexrl/internal/testexec"
 )
 
 // BenchmarkGuestThreads runs the bench_threads guest (5,000 threads
@@ -18,6 +20,9 @@ import (
 func BenchmarkGuestThreads(b *testing.B) {
 	for _, variant := range []string{"x86_64-static", "i386-static", "x86_64-dynamic"} {
 		b.Run(variant, func(b *testing.B) {
+			if strings.HasPrefix(variant, "i386") {
+				testexec.RequireI386(b)
+			}
 			ctx := context.Background()
 			cache, err := fixtures.DefaultCacheDir()
 			if err != nil {

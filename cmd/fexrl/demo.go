@@ -12,9 +12,10 @@ import (
 	"time"
 
 	"github.com/fexrl/fexrl/fixtures"
+	"github.com/fexrl/fexrl/internal/hostcap"
 )
 
-const demoSynopsis = "[--variant NAME] [--qemu PATH] [--qemu-timeout D] [--fexrl PATH]"
+const demoSynopsis = "[--variant auto|NAME] [--qemu auto|PATH] [--qemu-timeout D] [--fexrl PATH]"
 
 // runDemo builds the demo guest (a child process dies holding a shared
 // robust mutex while its parent waits on it) as an i386 binary and runs
@@ -23,8 +24,8 @@ const demoSynopsis = "[--variant NAME] [--qemu PATH] [--qemu-timeout D] [--fexrl
 // and through fexrl run, which walks the list itself and says what it did.
 func runDemo(e *env, args []string) int {
 	fs := newFlags(e, "demo", demoSynopsis)
-	variant := fs.String("variant", "i386-static", "fixture build to use (one of "+strings.Join(fixtures.VariantNames(), ", ")+")")
-	qemu := fs.String("qemu", "qemu-i386-static", "the QEMU linux-user binary for the baseline")
+	variant := fs.String("variant", "auto", "fixture build to use: auto (i386-static, or x86_64-static on a host that cannot run i386 programs) or one of "+strings.Join(fixtures.VariantNames(), ", "))
+	qemu := fs.String("qemu", "auto", "the QEMU linux-user binary for the baseline (auto: qemu-i386-static or qemu-x86_64-static, after the variant)")
 	qemuWait := fs.Duration("qemu-timeout", 5*time.Second, "how long to let the guest hang under QEMU")
 	fexrlPath := fs.String("fexrl", "", "the fexrl binary to run the guest through (default: this one)")
 	if help, err := parseFlags(fs, args); help || err != nil {
@@ -33,9 +34,24 @@ func runDemo(e *env, args []string) int {
 	if err := noArgs(e, fs); err != nil {
 		return exitCode(e, "demo", err)
 	}
-	if _, err := fixtures.LookupVariant(*variant); err != nil {
+	var hostNote string
+	if *variant == "auto" {
+		*variant = "i386-static"
+		if err := hostcap.I386(); err != nil {
+			hostNote = fmt.Sprintf("(the x86-64 build: %v)\n\n", err)
+			*variant = "x86_64-static"
+		}
+	}
+	v, err := fixtures.LookupVariant(*variant)
+	if err != nil {
 		fmt.Fprintf(e.stderr, "fexrl demo: %v\n", err)
 		return 2
+	}
+	if *qemu == "auto" {
+		*qemu = "qemu-x86_64-static"
+		if v.Arch == "x86_32" {
+			*qemu = "qemu-i386-static"
+		}
 	}
 	ctx := context.Background()
 	cache, err := fixtures.DefaultCacheDir()
@@ -61,6 +77,7 @@ func runDemo(e *env, args []string) int {
 	w := e.stdout
 	fmt.Fprintf(w, "The guest (fixtures/guests/demo_owner_died.c, %s build): a child process locks a\n"+
 		"process-shared robust mutex and exits holding it while its parent waits on it.\n\n", *variant)
+	fmt.Fprint(w, hostNote)
 
 	ok := true
 	fmt.Fprintln(w, "== 1. natively: the Linux kernel walks the guest's robust list")

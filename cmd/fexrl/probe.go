@@ -46,6 +46,12 @@ func runProbe(e *env, args []string) int {
 		}
 	}
 	fmt.Fprintln(e.stdout)
+	fmt.Fprintf(e.stdout, "FUTEX_ROBUST_UNLOCK: %s", yes(caps.RobustUnlock))
+	if caps.RobustUnlock {
+		fmt.Fprintln(e.stdout, " (guest robust unlocks pass through, with FUTEX_ROBUST_LIST32 added for 32-bit guests)")
+	} else {
+		fmt.Fprintln(e.stdout, " (fexrl performs guest robust unlocks itself)")
+	}
 	switch {
 	case caps.RobustList2:
 		fmt.Fprintln(e.stdout, "back end: guest lists go to the host's set_robust_list2")

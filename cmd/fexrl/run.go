@@ -20,7 +20,7 @@ import (
 	"github.com/fexrl/fexrl/robustlist2"
 )
 
-const runSynopsis = "[--mode emulated|native] [--report FILE] [--explain] [--log-level L] [--log-json] [--robust-list2] [--unbounded] [--kernel-unlock-rule] -- PROGRAM [ARGS...]"
+const runSynopsis = "[--mode emulated|native] [--report FILE] [--explain] [--log-level L] [--log-json] [--robust-list2] [--unbounded] [--kernel-unlock-rule] [--robust-unlock auto|emulate|host] -- PROGRAM [ARGS...]"
 
 // runFlags are the flags run shares with record.
 type runFlags struct {
@@ -32,6 +32,7 @@ type runFlags struct {
 	robust2   bool
 	unbounded bool
 	kernelFix bool
+	unlock    string
 }
 
 func (f *runFlags) register(fs interface {
@@ -46,6 +47,7 @@ func (f *runFlags) register(fs interface {
 	fs.BoolVar(&f.robust2, "robust-list2", false, "answer the proposed set_robust_list2/get_robust_list2 for the guest (default: ENOSYS, like the host kernel)")
 	fs.BoolVar(&f.unbounded, "unbounded", false, "walk lists past the kernel's 2048-entry limit, stopping on cycles")
 	fs.BoolVar(&f.kernelFix, "kernel-unlock-rule", false, "keep the kernel's pending-op rule for a thread killed inside a robust unlock (glibc bug 14485) instead of only waking")
+	fs.StringVar(&f.unlock, "robust-unlock", "auto", "who performs guest futex calls with FUTEX_ROBUST_UNLOCK: auto (the host kernel if it has the flag, else fexrl), emulate (fexrl), host (the host kernel, which may answer ENOSYS)")
 }
 
 func runRun(e *env, args []string) int {
@@ -95,11 +97,15 @@ func (f *runFlags) options(e *env) (adapter.Options, *zap.Logger, error) {
 	if err != nil {
 		return adapter.Options{}, nil, err
 	}
+	unlock, err := adapter.ParseRobustUnlock(f.unlock)
+	if err != nil {
+		return adapter.Options{}, nil, err
+	}
 	log, err := logging.New(f.logLevel, f.logJSON, e.stderr)
 	if err != nil {
 		return adapter.Options{}, nil, err
 	}
-	opts := adapter.Options{Mode: mode, Logger: log, ForwardSignals: true}
+	opts := adapter.Options{Mode: mode, Logger: log, ForwardSignals: true, RobustUnlock: unlock}
 	opts.Shim.NoRobustList2 = !f.robust2
 	opts.Shim.Walk.Unbounded = f.unbounded
 	opts.Shim.KernelUnlockRule = f.kernelFix

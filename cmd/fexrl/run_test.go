@@ -13,6 +13,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/fexrl/fexrl/internal/testexec"
 )
 
 // cc compiles testdata/src with gcc and flags into dir.
@@ -34,6 +36,9 @@ func TestUntracedWaiterWakes(t *testing.T) {
 	dir := t.TempDir()
 	for _, flags := range [][]string{{"-m64"}, {"-m32"}} {
 		t.Run(flags[0], func(t *testing.T) {
+			if flags[0] == "-m32" {
+				testexec.RequireI386(t)
+			}
 			// Both sides use one libc's mutex layout: 32- and 64-bit glibc
 			// lay pthread_mutex_t out differently.
 			waiter := cc(t, dir, "shm_waiter.c", flags...)
@@ -75,8 +80,19 @@ func TestUntracedWaiterWakes(t *testing.T) {
 // TestSignalsAndStatus: a guest killed by a signal makes fexrl exit
 // 128+N, and a signal sent to fexrl reaches the guest.
 func TestSignalsAndStatus(t *testing.T) {
+	for _, flag := range []string{"-m64", "-m32"} {
+		t.Run(flag, func(t *testing.T) {
+			if flag == "-m32" {
+				testexec.RequireI386(t)
+			}
+			signalsAndStatus(t, flag)
+		})
+	}
+}
+
+func signalsAndStatus(t *testing.T, flag string) {
 	dir := t.TempDir()
-	guest := cc(t, dir, "sig_guest.c", "-m32")
+	guest := cc(t, dir, "sig_guest.c", flag)
 	fexrl := fexrlBinary(t)
 
 	rep := filepath.Join(dir, "r.json")

@@ -3,6 +3,7 @@
 package adapter
 
 import (
+	"debug/elf"
 	"fmt"
 	"os"
 	"runtime"
@@ -15,6 +16,7 @@ import (
 	"github.com/fexrl/fexrl/abi/x86_32"
 	"github.com/fexrl/fexrl/abi/x86_64"
 	"github.com/fexrl/fexrl/emulator-shim/seccomp"
+	"github.com/fexrl/fexrl/internal/hostcap"
 )
 
 // The launcher is this same binary, re-executed by the tracer with
@@ -94,9 +96,24 @@ func launch() int {
 		return 125
 	}
 	err = unix.Exec(path, os.Args, env)
+	if err == syscall.ENOEXEC && isI386(path) {
+		// Say why: the host, not the program, is at fault.
+		fmt.Fprintf(os.Stderr, "fexrl: %s: an i386 program, and %v\n", path, hostcap.ErrNoI386)
+		return 126
+	}
 	fmt.Fprintf(os.Stderr, "fexrl: %s: %v\n", path, err)
 	if err == syscall.ENOENT {
 		return 127
 	}
 	return 126
+}
+
+// isI386 reports whether path is a 32-bit x86 ELF file.
+func isI386(path string) bool {
+	f, err := elf.Open(path)
+	if err != nil {
+		return false
+	}
+	defer f.Close()
+	return f.Class == elf.ELFCLASS32 && f.Machine == elf.EM_386
 }

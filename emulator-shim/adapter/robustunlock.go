@@ -78,9 +78,21 @@ func (f injectedFutex) ClearPending(pop uint64, pop32 bool) error {
 	return f.mem.Store64(pop, 0)
 }
 
+// Offsets in struct user_regs_struct of the registers that carry a
+// syscall's second argument (the futex op): %ecx for the i386 ABI, %rsi
+// for the x86-64 one.
+const (
+	userRCX = 11 * 8
+	userRSI = 13 * 8
+)
+
 // robustUnlock handles a futex call that carries FUTEX_ROBUST_UNLOCK or
-// FUTEX_ROBUST_LIST32, which this host kernel does not know.
+// FUTEX_ROBUST_LIST32: passed to a host kernel that has them, performed
+// by fexrl on one that does not.
 func (t *tracer) robustUnlock(tk *task, call translator.Call) error {
+	if t.hostUnlock {
+		return t.hostRobustUnlock(tk, call)
+	}
 	ru, plain, op, errno := translator.DecodeRobustUnlock(call)
 	in := &injector{t: t, tk: tk, abi: call.ABI}
 	var res int64
@@ -106,4 +118,22 @@ func (t *tracer) robustUnlock(tk *task, call translator.Call) error {
 		return t.resume(tk, 0)
 	}
 	return nil
+}
+
+// hostRobustUnlock lets the host kernel run a robust unlock, telling it
+// that a 32-bit guest's pending slot is 32 bits wide.
+func (t *tracer) hostRobustUnlock(tk *task, call translator.Call) error {
+	op := translator.HostOp(call)
+	if op != uint32(call.Args[1]) {
+		off := uintptr(userRSI)
+		if call.ABI.Bits == abi.Bits32 {
+			off = userRCX
+		}
+		if err := pokeUser(tk.tid, off, uint64(op)); err != nil {
+			t.log.Warn("adding FUTEX_ROBUST_LIST32 to a robust unlock", zap.Int32("tid", tk.tid), zap.Error(err))
+		}
+	}
+	t.log.Debug("robust unlock passed to the host", zap.Int32("tid", tk.tid), zap.Uint32("op", op))
+	t.noteSyscall(tk, call, translator.KindFutex, false, 0)
+	return t.resume(tk, 0)
 }

@@ -68,6 +68,45 @@ func ParseMode(s string) (Mode, error) {
 	return 0, fmt.Errorf("unknown mode %q (want emulated or native)", s)
 }
 
+// RobustUnlock says who performs a guest futex call carrying
+// FUTEX_ROBUST_UNLOCK.
+type RobustUnlock int
+
+const (
+	// RobustUnlockAuto asks the host kernel once, when Run starts: the
+	// host if it has the flag, fexrl otherwise.
+	RobustUnlockAuto RobustUnlock = iota
+	// RobustUnlockEmulate: fexrl performs it, whatever the host has.
+	RobustUnlockEmulate
+	// RobustUnlockHost: the host kernel does, with FUTEX_ROBUST_LIST32
+	// added for 32-bit guests (a host without the flag then answers
+	// ENOSYS, as it does natively).
+	RobustUnlockHost
+)
+
+func (r RobustUnlock) String() string {
+	switch r {
+	case RobustUnlockEmulate:
+		return "emulate"
+	case RobustUnlockHost:
+		return "host"
+	}
+	return "auto"
+}
+
+// ParseRobustUnlock parses auto, emulate or host.
+func ParseRobustUnlock(s string) (RobustUnlock, error) {
+	switch s {
+	case "auto", "":
+		return RobustUnlockAuto, nil
+	case "emulate":
+		return RobustUnlockEmulate, nil
+	case "host":
+		return RobustUnlockHost, nil
+	}
+	return 0, fmt.Errorf("unknown robust unlock choice %q (want auto, emulate or host)", s)
+}
+
 // Options configure Run.
 type Options struct {
 	// Mode is emulated (the default) or native.
@@ -80,6 +119,9 @@ type Options struct {
 	Env []string
 	// Dir is the guest's working directory; "" means fexrl's.
 	Dir string
+	// RobustUnlock says who performs guest robust unlocks (emulated
+	// mode; native mode always leaves them to the host).
+	RobustUnlock RobustUnlock
 	// Shim configures the robust-list layer (walk options, list limit,
 	// set_robust_list2 for guests). Memory, Waker and Logger are set by Run.
 	Shim shim.Config
@@ -208,12 +250,14 @@ func Run(ctx context.Context, argv []string, opts Options) (*Result, error) {
 
 // tracer is the state of one Run; all of it lives on the tracer thread.
 type tracer struct {
-	opts  Options
-	log   *zap.Logger
-	shim  *shim.Shim
-	tasks map[int32]*task
-	mms   map[int]*mmGroup
-	mmSeq int
+	opts Options
+	log  *zap.Logger
+	shim *shim.Shim
+	// hostUnlock: guest robust unlocks pass through to the host kernel.
+	hostUnlock bool
+	tasks      map[int32]*task
+	mms        map[int]*mmGroup
+	mmSeq      int
 	// queue holds wait statuses collected while waiting for specific
 	// tasks (stopping the world, injecting a syscall); the main loop
 	// handles them before it waits again.
@@ -254,6 +298,13 @@ func newTracer(opts Options) *tracer {
 	cfg.Memory, cfg.Waker = nil, nil
 	cfg.OnWalk = nil
 	t.shim = shim.New(cfg)
+	switch opts.RobustUnlock {
+	case RobustUnlockHost:
+		t.hostUnlock = true
+	case RobustUnlockAuto:
+		t.hostUnlock = robustlist2.ProbeHost(nil).RobustUnlock
+	}
+	log.Debug("robust unlock", zap.Stringer("choice", opts.RobustUnlock), zap.Bool("host_performs", t.hostUnlock))
 	return t
 }
 

@@ -7,6 +7,10 @@
 package testexec
 
 import (
+	"errors"
+	"testing"
+
+	"github.com/fexrl/fexrl/internal/hostcap"
 	"os"
 	"os/exec"
 	"strings"
@@ -27,4 +31,18 @@ func Self(args ...string) *exec.Cmd {
 // Wrapper returns the wrapper command line, or nil.
 func Wrapper() []string {
 	return strings.Fields(os.Getenv(WrapperEnv))
+}
+
+// RequireI386 skips t, saying why, when the host kernel cannot run 32-bit
+// x86 programs (a machine without ia32 emulation), and fails it when that
+// cannot be found out. Tests of i386 guests call it first: such a host
+// cannot run them natively nor trace them, so there is nothing to check.
+func RequireI386(t testing.TB) {
+	t.Helper()
+	if err := hostcap.I386(); err != nil {
+		if errors.Is(err, hostcap.ErrNoI386) {
+			t.Skipf("SKIP i386: %v", err)
+		}
+		t.Fatal(err)
+	}
 }

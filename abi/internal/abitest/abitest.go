@@ -4,12 +4,12 @@
 package abitest
 
 import (
+	"debug/elf"
 	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"sort"
-	"strconv"
 	"strings"
 	"testing"
 
@@ -61,10 +61,12 @@ func Compare(t *testing.T, a abi.Arch, source string, want map[string]int64) {
 	}
 }
 
-// CValues compiles a C program with gcc and the given flags that prints
-// each expression of exprs (a C integer expression, by name) after the
-// includes, runs it, and returns the values. It fails t if gcc cannot
-// build or run it.
+// CValues compiles a C file with gcc and the given flags in which each
+// expression of exprs (a C integer expression, by name) initializes a
+// constant after the includes, and reads the constants back from the
+// object file, so nothing built for the target has to run here (a host
+// may compile for i386 without being able to run i386 code). It fails t
+// if gcc cannot compile it.
 func CValues(t *testing.T, flags []string, includes []string, exprs map[string]string) map[string]int64 {
 	t.Helper()
 	gcc, err := exec.LookPath("gcc")
@@ -77,45 +79,64 @@ func CValues(t *testing.T, flags []string, includes []string, exprs map[string]s
 	}
 	sort.Strings(names)
 	var src strings.Builder
-	src.WriteString("#include <stdio.h>\n#include <stddef.h>\n")
+	src.WriteString("#include <stddef.h>\n")
 	for _, inc := range includes {
 		fmt.Fprintf(&src, "#include %s\n", inc)
 	}
-	src.WriteString("int main(void) {\n")
 	for _, n := range names {
-		fmt.Fprintf(&src, "\tprintf(\"%s %%lld\\n\", (long long)(%s));\n", n, exprs[n])
+		fmt.Fprintf(&src, "__attribute__((used)) const long long fexrl_value_%s = (long long)(%s);\n", n, exprs[n])
 	}
-	src.WriteString("\treturn 0;\n}\n")
 	dir := t.TempDir()
 	cfile := filepath.Join(dir, "values.c")
-	bin := filepath.Join(dir, "values")
+	obj := filepath.Join(dir, "values.o")
 	if err := os.WriteFile(cfile, []byte(src.String()), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	args := append(append([]string{}, flags...), "-o", bin, cfile)
+	args := append(append([]string{}, flags...), "-c", "-o", obj, cfile)
 	if out, err := exec.Command(gcc, args...).CombinedOutput(); err != nil {
 		t.Fatalf("gcc %s: %v\n%s\n(is gcc-multilib installed? run scripts/setup)\n%s", strings.Join(args, " "), err, out, src.String())
 	}
-	out, err := exec.Command(bin).Output()
+	vals, err := objectValues(obj, "fexrl_value_")
 	if err != nil {
-		t.Fatalf("running the header program: %v", err)
-	}
-	vals := map[string]int64{}
-	for _, line := range strings.Split(strings.TrimSpace(string(out)), "\n") {
-		f := strings.Fields(line)
-		if len(f) != 2 {
-			t.Fatalf("bad line %q", line)
-		}
-		v, err := strconv.ParseInt(f[1], 10, 64)
-		if err != nil {
-			t.Fatalf("bad line %q: %v", line, err)
-		}
-		vals[f[0]] = v
+		t.Fatalf("reading %s: %v", obj, err)
 	}
 	if len(vals) != len(exprs) {
 		t.Fatalf("got %d values, want %d", len(vals), len(exprs))
 	}
 	return vals
+}
+
+// objectValues reads the 8-byte constants whose symbols start with prefix
+// from a relocatable ELF object, keyed by the rest of the symbol name.
+func objectValues(path, prefix string) (map[string]int64, error) {
+	f, err := elf.Open(path)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	syms, err := f.Symbols()
+	if err != nil {
+		return nil, err
+	}
+	vals := map[string]int64{}
+	for _, s := range syms {
+		name, ok := strings.CutPrefix(s.Name, prefix)
+		if !ok {
+			continue
+		}
+		if int(s.Section) >= len(f.Sections) || s.Size != 8 {
+			return nil, fmt.Errorf("symbol %s: section %d, size %d", s.Name, s.Section, s.Size)
+		}
+		data, err := f.Sections[s.Section].Data()
+		if err != nil {
+			return nil, fmt.Errorf("symbol %s: %w", s.Name, err)
+		}
+		if s.Value+8 > uint64(len(data)) {
+			return nil, fmt.Errorf("symbol %s lies outside its section", s.Name)
+		}
+		vals[name] = int64(f.ByteOrder.Uint64(data[s.Value:]))
+	}
+	return vals, nil
 }
 
 // HeaderExprs are the C expressions for the head layout and pointer size

@@ -19,6 +19,7 @@ import (
 	"github.com/fexrl/fexrl/emulator-shim/trace/importer"
 	"github.com/fexrl/fexrl/emulator-shim/trace/importer/qemu"
 	"github.com/fexrl/fexrl/emulator-shim/trace/importer/strace"
+	"github.com/fexrl/fexrl/internal/testexec"
 )
 
 // -record regenerates the traces under fixtures/traces from the fixture
@@ -122,6 +123,9 @@ func TestRecordReplays(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(fmt.Sprintf("%s-%d", tt.guest, tt.bits), func(t *testing.T) {
+			if tt.bits == 32 {
+				testexec.RequireI386(t)
+			}
 			bin := buildGuest(t, dir, tt.guest, tt.bits)
 			tr := record(t, []string{bin}, trace.Header{Command: []string{tt.guest}}, tt.robust2)
 			rd, err := trace.NewReader(bytes.NewReader(tr))
@@ -162,13 +166,14 @@ func TestRecordReplays(t *testing.T) {
 // TestHeaderRewrite records a 32-bit guest with a wrong ABI guess: the
 // header ends up naming the ABI seen.
 func TestHeaderRewrite(t *testing.T) {
-	bin := buildGuest(t, t.TempDir(), "owner_thread_exit", 32)
+	// A 64-bit guest recorded under a header that guessed 32-bit.
+	bin := buildGuest(t, t.TempDir(), "owner_thread_exit", 64)
 	path := filepath.Join(t.TempDir(), "t.trace")
 	f, err := os.Create(path)
 	if err != nil {
 		t.Fatal(err)
 	}
-	rec, err := New(f, trace.Header{ABIs: []string{trace.ABIx86_64}})
+	rec, err := New(f, trace.Header{ABIs: []string{trace.ABIx86_32}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -189,8 +194,8 @@ func TestHeaderRewrite(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if got := strings.Join(rd.Header().ABIs, ","); got != trace.ABIx86_32 {
-		t.Fatalf("header ABIs %q, want x86_32\n%s", got, b[:300])
+	if got := strings.Join(rd.Header().ABIs, ","); got != trace.ABIx86_64 {
+		t.Fatalf("header ABIs %q, want x86_64\n%s", got, b[:300])
 	}
 	for {
 		if _, err := rd.Next(); err == io.EOF {
