@@ -295,7 +295,7 @@ func (t *tracer) onSeccomp(tk *task) error {
 		}
 		tk.walked = true
 		inj := &injector{t: t, tk: tk, abi: a}
-		t.walk(tk, cause, inj, nil)
+		t.walk(tk, cause, inj, nil, nil)
 		// The exit stop would only find an empty task.
 		_ = unix.PtraceSetOptions(int(tk.tid), t.options&^unix.PTRACE_O_TRACEEXIT)
 		if err := inj.finish(); err != nil {
@@ -351,7 +351,8 @@ func (t *tracer) onExit(tk *task) error {
 	tk.walked = true
 	// The task did not ask to die: it may have been inside a robust
 	// unlock, which its registers tell.
-	t.walk(tk, cause, nil, t.deathState(tk))
+	state, gpr := t.deathState(tk)
+	t.walk(tk, cause, nil, state, gpr)
 	return t.resume(tk, 0)
 }
 
@@ -368,29 +369,33 @@ func (t *tracer) taskABI(tid int32) string {
 	return "x86_64"
 }
 
-// deathState reads a dying task's registers for the unlock-window check.
-func (t *tracer) deathState(tk *task) *translator.DeathState {
+// deathState reads a dying task's registers for the unlock-window check,
+// and returns them as well, for the exit's TaskEvent: the check reads
+// every register through them.
+func (t *tracer) deathState(tk *task) (*translator.DeathState, *translator.Regs) {
 	var r unix.PtraceRegs
 	if err := getRegs(tk.tid, &r); err != nil {
-		return nil
+		return nil, nil
 	}
-	st := &translator.DeathState{Mode: 64, IP: r.Rip, ThreadPointer: r.Fs_base, Flags: r.Eflags, Reg: regsReader(&r)}
+	gpr := gprOf(&r)
+	st := &translator.DeathState{Mode: 64, IP: r.Rip, ThreadPointer: r.Fs_base, Flags: r.Eflags, Reg: gpr.Lookup}
 	if r.Cs == 0x23 {
 		st.Mode = 32
 		st.IP = uint64(uint32(r.Rip))
 		base, err := segmentBase(tk.tid, uint16(r.Gs))
 		if err != nil {
-			return nil
+			return nil, nil
 		}
 		st.ThreadPointer = base
 	}
-	return st
+	return st, gpr
 }
 
 // walk walks tk's lists through the shim, with the rest of its address
 // space stopped as soon as a private futex word must be written, and
-// reports the walks.
-func (t *tracer) walk(tk *task, cause shim.Cause, inj *injector, state *translator.DeathState) {
+// reports the walks. state and gpr are the registers deathState read, or
+// nil.
+func (t *tracer) walk(tk *task, cause shim.Cause, inj *injector, state *translator.DeathState, gpr *translator.Regs) {
 	wc := &walkContext{mm: tk.mm, self: tk}
 	t.walkCtx = wc
 	var mem robustlist2.Memory = t.worldMemFor(tk, wc)
@@ -415,6 +420,7 @@ func (t *tracer) walk(tk *task, cause shim.Cause, inj *injector, state *translat
 			if sp, ok := state.Reg(x86asm.RSP); ok {
 				ev.SP = sp
 			}
+			ev.GPR = gpr
 		}
 		t.opts.OnTask(ev)
 	}

@@ -6,8 +6,9 @@ import (
 	"fmt"
 	"unsafe"
 
-	"golang.org/x/arch/x86/x86asm"
 	"golang.org/x/sys/unix"
+
+	"github.com/fexrl/fexrl/translator"
 )
 
 // syscallInfo is struct ptrace_syscall_info (PTRACE_GET_SYSCALL_INFO,
@@ -137,43 +138,14 @@ func segmentBase(tid int32, selector uint16) (uint64, error) {
 	return uint64(d.BaseAddr), nil
 }
 
-// regsReader exposes a register file to the unlock-window analysis.
-func regsReader(r *unix.PtraceRegs) func(x86asm.Reg) (uint64, bool) {
-	return func(reg x86asm.Reg) (uint64, bool) {
-		switch reg {
-		case x86asm.RAX:
-			return r.Rax, true
-		case x86asm.RBX:
-			return r.Rbx, true
-		case x86asm.RCX:
-			return r.Rcx, true
-		case x86asm.RDX:
-			return r.Rdx, true
-		case x86asm.RSI:
-			return r.Rsi, true
-		case x86asm.RDI:
-			return r.Rdi, true
-		case x86asm.RBP:
-			return r.Rbp, true
-		case x86asm.RSP:
-			return r.Rsp, true
-		case x86asm.R8:
-			return r.R8, true
-		case x86asm.R9:
-			return r.R9, true
-		case x86asm.R10:
-			return r.R10, true
-		case x86asm.R11:
-			return r.R11, true
-		case x86asm.R12:
-			return r.R12, true
-		case x86asm.R13:
-			return r.R13, true
-		case x86asm.R14:
-			return r.R14, true
-		case x86asm.R15:
-			return r.R15, true
-		}
-		return 0, false
+// gprOf returns a tracee's registers as the unlock-window check reads
+// them (translator.Regs.Lookup): the general-purpose registers, rip and
+// eflags as PTRACE_GETREGS gave them (for a 32-bit tracee, the i386
+// registers in their low halves), and the fs and gs bases.
+func gprOf(r *unix.PtraceRegs) *translator.Regs {
+	return &translator.Regs{
+		RAX: r.Rax, RCX: r.Rcx, RDX: r.Rdx, RBX: r.Rbx, RSP: r.Rsp, RBP: r.Rbp, RSI: r.Rsi, RDI: r.Rdi,
+		R8: r.R8, R9: r.R9, R10: r.R10, R11: r.R11, R12: r.R12, R13: r.R13, R14: r.R14, R15: r.R15,
+		RIP: r.Rip, RFLAGS: r.Eflags, FSBase: r.Fs_base, GSBase: r.Gs_base,
 	}
 }

@@ -34,6 +34,7 @@ import (
 	"github.com/fexrl/fexrl/abi/x86_64"
 	shim "github.com/fexrl/fexrl/emulator-shim"
 	"github.com/fexrl/fexrl/robustlist2"
+	"github.com/fexrl/fexrl/translator"
 )
 
 // Mode selects who handles the guest's robust lists.
@@ -157,6 +158,12 @@ type TaskEvent struct {
 	IP            uint64 `json:"ip,omitempty"`
 	SP            uint64 `json:"sp,omitempty"`
 	ThreadPointer uint64 `json:"thread_pointer,omitempty"`
+	// GPR are the same exit's registers in full (general-purpose ones,
+	// RIP, RFLAGS, segment bases), as PTRACE_GETREGS read them for the
+	// unlock-window check, which reads every register from them; for a
+	// 32-bit task their low halves are the i386 registers. Nil when the
+	// registers were not read: an exit the task asked for, an exec.
+	GPR *translator.Regs `json:"gpr,omitempty"`
 	// Former is the TID an exec'ing thread had before it took over the
 	// thread group leader's.
 	Former int32 `json:"former,omitempty"`

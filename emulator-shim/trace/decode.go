@@ -682,6 +682,12 @@ func (d *eventDecoder) regs(r *Regs) error {
 			bit, dst = 2, &r.SP
 		case "tp":
 			bit, dst = 3, &r.TP
+		case "gpr":
+			if err := got.mark(sc, 4, key); err != nil {
+				return err
+			}
+			r.HasGPR = true
+			return d.gpr(&r.GPR)
 		default:
 			return unknownMember(sc, `"regs"`, key)
 		}
@@ -695,7 +701,46 @@ func (d *eventDecoder) regs(r *Regs) error {
 	if err == nil && (!got.has(0) || !got.has(1)) {
 		err = fieldError("regs", `needs "mode" and "ip"`)
 	}
+	if err == nil {
+		if err = r.check(); err != nil {
+			err = &fieldErr{field: "regs", err: err}
+		}
+	}
 	return err
+}
+
+// gpr decodes the "gpr" member of "regs": every register, once.
+func (d *eventDecoder) gpr(g *GPR) error {
+	sc := &d.sc
+	var got seen
+	regs := g.fields()
+	err := sc.object(func(key []byte) error {
+		for i, name := range gprNames {
+			if string(key) != name {
+				continue
+			}
+			if err := got.mark(sc, uint(i), key); err != nil {
+				return err
+			}
+			max := uint64(math.MaxUint64)
+			if name == "eflags" {
+				max = math.MaxUint32 // its upper half is reserved
+			}
+			v, err := sc.uint(max)
+			*regs[i] = v
+			return err
+		}
+		return unknownMember(sc, `"gpr"`, key)
+	})
+	if err != nil {
+		return err
+	}
+	for i, name := range gprNames {
+		if !got.has(uint(i)) {
+			return fieldError("regs", `"gpr" without %q`, name)
+		}
+	}
+	return nil
 }
 
 func (d *eventDecoder) memWord(w *MemWord) error {

@@ -76,7 +76,11 @@
 // A task ended (exit) or called execve (exec), and fexrl walked its lists:
 //
 //	{"ev":"exit","tid":101,"tgid":100,"cause":"signal",
-//	 "regs":{"mode":64,"ip":4198417,"sp":140737488346112,"tp":140737353922240},
+//	 "regs":{"mode":64,"ip":4198417,"sp":140737488346112,"tp":140737353922240,
+//	  "gpr":{"rax":0,"rbx":6291456,"rcx":101,"rdx":1,"rsi":0,"rdi":6291460,
+//	   "rbp":132,"rsp":140737488346112,"r8":0,"r9":0,"r10":0,"r11":582,
+//	   "r12":0,"r13":101,"r14":140737353922376,"r15":140737353922240,
+//	   "rip":4198417,"eflags":66050}},
 //	 "memory":[{"addr":140737353918496,"size":8,"value":...},...],
 //	 "waiters":[{"addr":140737353920512,"n":1}],
 //	 "walks":[{"index":0,"head":140737353918496,"bits":64,"backend":"fexrl-walk",
@@ -92,7 +96,18 @@
 //   - cause (exit, required): "exit", "exit_group", "signal" or "unknown".
 //   - regs (exit): the registers at a death the task did not ask for,
 //     which decide whether it died inside a robust unlock: mode (32 or
-//     64) and ip required, sp and tp (the %fs or %gs base) optional.
+//     64) and ip required, sp and tp (the %fs or %gs base) optional, and
+//     optionally gpr, every general-purpose register as the unlock-window
+//     check read it: rax, rbx, rcx, rdx, rsi, rdi, rbp, rsp, r8 to r15
+//     and rip (unsigned 64-bit), and eflags (unsigned 32-bit), all
+//     required, each once, no other; for a 32-bit task they are the
+//     x86-64 registers whose low halves are the i386 ones. With gpr, ip
+//     is rip (its low 32 bits in mode 32) and sp (0 when absent) is rsp.
+//     Replay reads every register the check asks for from gpr; without
+//     it (traces written before it, imports) only the stack pointer is
+//     known, so a death inside an unlock that reaches list_op_pending
+//     through another register (musl's self pointer) may be decided
+//     otherwise than it was live. gpr is optional, so version 1 stays.
 //   - former (exec): the TID of the thread that called execve when it
 //     was not the leader (it takes the leader's TID, tid).
 //   - memory: the guest words the walks read, each the first value read

@@ -2,9 +2,11 @@ package trace
 
 import (
 	"fmt"
+	"math"
 
 	shim "github.com/fexrl/fexrl/emulator-shim"
 	"github.com/fexrl/fexrl/robustlist2"
+	"github.com/fexrl/fexrl/translator"
 )
 
 // Format is the value of the header's "format" field.
@@ -161,6 +163,79 @@ type Regs struct {
 	// IP, SP and TP are the instruction pointer, the stack pointer and
 	// the thread pointer (the base of %fs on x86-64, of %gs on i386).
 	IP, SP, TP uint64
+	// GPR are all the general-purpose registers, if HasGPR: the values
+	// the unlock-window check used when the trace was recorded (the
+	// code may reach the pending field through any of them). Without
+	// them, replay knows only SP. When present, SP is GPR.RSP and IP is
+	// GPR.RIP (its low 32 bits in mode 32).
+	GPR    GPR
+	HasGPR bool
+}
+
+// GPR are a task's general-purpose registers, its instruction pointer
+// and its flags at its death, as ptrace reads them in the x86-64 layout:
+// for a 32-bit task the low halves are the i386 registers (eax in RAX
+// and so on).
+type GPR struct {
+	RAX, RBX, RCX, RDX, RSI, RDI, RBP, RSP uint64
+	R8, R9, R10, R11, R12, R13, R14, R15   uint64
+	// RIP is the instruction pointer.
+	RIP uint64
+	// EFLAGS is the flags register (its upper 32 bits are reserved, 0).
+	EFLAGS uint64
+}
+
+// numGPR is the number of registers in a GPR.
+const numGPR = 18
+
+// gprNames are the JSON names of a GPR's registers, in the order the
+// Writer writes them.
+var gprNames = [numGPR]string{"rax", "rbx", "rcx", "rdx", "rsi", "rdi", "rbp", "rsp",
+	"r8", "r9", "r10", "r11", "r12", "r13", "r14", "r15", "rip", "eflags"}
+
+// fields returns pointers to g's registers in the order of gprNames.
+func (g *GPR) fields() [numGPR]*uint64 {
+	return [numGPR]*uint64{&g.RAX, &g.RBX, &g.RCX, &g.RDX, &g.RSI, &g.RDI, &g.RBP, &g.RSP,
+		&g.R8, &g.R9, &g.R10, &g.R11, &g.R12, &g.R13, &g.R14, &g.R15, &g.RIP, &g.EFLAGS}
+}
+
+// NewGPR takes the general-purpose registers, RIP and RFLAGS of r (not
+// its segment bases).
+func NewGPR(r *translator.Regs) GPR {
+	return GPR{RAX: r.RAX, RBX: r.RBX, RCX: r.RCX, RDX: r.RDX, RSI: r.RSI, RDI: r.RDI, RBP: r.RBP, RSP: r.RSP,
+		R8: r.R8, R9: r.R9, R10: r.R10, R11: r.R11, R12: r.R12, R13: r.R13, R14: r.R14, R15: r.R15,
+		RIP: r.RIP, EFLAGS: r.RFLAGS}
+}
+
+// Regs returns g as a translator register file (without segment bases),
+// whose Lookup is what the unlock-window check reads registers with.
+func (g *GPR) Regs() translator.Regs {
+	return translator.Regs{RAX: g.RAX, RBX: g.RBX, RCX: g.RCX, RDX: g.RDX, RSI: g.RSI, RDI: g.RDI, RBP: g.RBP, RSP: g.RSP,
+		R8: g.R8, R9: g.R9, R10: g.R10, R11: g.R11, R12: g.R12, R13: g.R13, R14: g.R14, R15: g.R15,
+		RIP: g.RIP, RFLAGS: g.EFLAGS}
+}
+
+// check reports what makes r's registers contradict each other: with
+// GPR, IP must be RIP (its low 32 bits in mode 32), SP must be RSP, and
+// EFLAGS must fit in 32 bits.
+func (r *Regs) check() error {
+	if !r.HasGPR {
+		return nil
+	}
+	g := &r.GPR
+	rip := g.RIP
+	if r.Mode == 32 {
+		rip = uint64(uint32(rip))
+	}
+	switch {
+	case r.IP != rip:
+		return fmt.Errorf(`"ip" %#x is not the "rip" of "gpr" (%#x)`, r.IP, g.RIP)
+	case r.SP != g.RSP:
+		return fmt.Errorf(`"sp" %#x (0 when absent) is not the "rsp" of "gpr" (%#x)`, r.SP, g.RSP)
+	case g.EFLAGS > math.MaxUint32:
+		return fmt.Errorf(`"eflags" %#x does not fit in 32 bits`, g.EFLAGS)
+	}
+	return nil
 }
 
 // MemWord is a 4- or 8-byte little-endian word of guest memory.

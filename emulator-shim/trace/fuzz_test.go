@@ -92,6 +92,7 @@ func FuzzFastPaths(f *testing.F) {
 	f.Add([]byte(`{"ev":"syscall","tid":1,"abi":"x86_64","nr":202,"args":[1,2,3,4,5,6],"ret":-11,"handled":true}`))
 	f.Add([]byte(`{"ev":"task","tid":0,"tgid":1,"parent":1}`))
 	f.Add([]byte(`{"ev":"exit","tid":1,"cause":"exit","memory":[{"addr":4096,"size":4,"value":1,"ro":true}],"walks":[{"index":0,"head":4096,"bits":32,"backend":"fexrl-walk","futex_offset":0,"pending":0,"stop":"head-fault","visited":0,"marked":0,"woken":0,"entries":[{"node":1,"word":0,"action":"fault","old":0,"new":0,"wakes":1,"woken":-1}]}]}`))
+	f.Add([]byte(`{"ev":"exit","tid":1,"cause":"signal","regs":{"mode":32,"ip":1,"gpr":{"rax":1,"rbx":2,"rcx":3,"rdx":4,"rsi":5,"rdi":6,"rbp":7,"rsp":0,"r8":8,"r9":9,"r10":10,"r11":11,"r12":12,"r13":13,"r14":14,"r15":15,"rip":4294967297,"eflags":4294967296}}}`))
 	f.Fuzz(func(t *testing.T, line []byte) {
 		fast := newEventDecoder(Config{})
 		slow := newEventDecoder(Config{})

@@ -3,7 +3,9 @@ package trace
 import (
 	"bytes"
 	"errors"
+	"fmt"
 	"io"
+	"strconv"
 	"strings"
 	"testing"
 
@@ -229,7 +231,9 @@ func sampleEvents() []Event {
 		{Kind: KindSyscall, TID: 2, ABI: ABIx86_32, Nr: 311, Args: [6]uint64{1, 12, 0, 0, 0, 1<<64 - 1}, Ret: -38, HasRet: true, Handled: true,
 			Code: []byte{0xcd, 0x80}, SrcLine: 17, UnknownArgs: 0b100101},
 		{Kind: KindSyscall, TID: 2, ABI: ABIx86_64, Nr: 1},
-		{Kind: KindExit, TID: 2, TGID: 1, Cause: shim.CauseSignal, HasRegs: true, Regs: Regs{Mode: 64, IP: 0x401000, SP: 0x7ff0, TP: 0x9000},
+		{Kind: KindExit, TID: 2, TGID: 1, Cause: shim.CauseSignal, HasRegs: true, Regs: Regs{Mode: 64, IP: 0x401000, SP: 0x7ff0, TP: 0x9000,
+			HasGPR: true, GPR: GPR{RAX: 1<<64 - 512, RBX: 7, RCX: 0x401000, RDX: 1, RSI: 2, RDI: 0x2004, RBP: 3, RSP: 0x7ff0,
+				R8: 8, R9: 9, R10: 10, R11: 0x246, R12: 12, R13: 13, R14: 14, R15: 1<<64 - 1, RIP: 0x401000, EFLAGS: 0x10246}},
 			HasMemory: true, Memory: []MemWord{{Addr: 0x1000, Size: 8, Value: 0x1000}, {Addr: 0x1008, Size: 8, Value: 1<<64 - 32}, {Addr: 0x1010, Size: 8, Value: 0x2020},
 				{Addr: 0x2000, Size: 4, Value: 5}, {Addr: 0x3000, Size: 4, Value: 0, RO: true}},
 			Waiters:  []Waiter{{Addr: 0x2000, N: 1}, {Addr: 0x3000, Fail: "no"}},
@@ -282,6 +286,9 @@ func TestEventRoundTrip(t *testing.T) {
 	if got[6].Former != 8 || got[5].Former != 0 {
 		t.Errorf("exec former %d", got[6].Former)
 	}
+	if !got[4].HasRegs || !got[4].Regs.HasGPR || got[4].Regs != want[4].Regs {
+		t.Errorf("exit regs %+v, want %+v", got[4].Regs, want[4].Regs)
+	}
 	r := got[4].Walks[0].Report
 	if r == nil || r.FutexOffset != -32 || len(r.Entries) != 3 || r.Entries[2].Woken != -1 || got[4].Walks[1].Report != nil {
 		t.Errorf("walks: %+v", got[4].Walks)
@@ -312,6 +319,186 @@ func TestWriterRejects(t *testing.T) {
 	} {
 		if err := w.WriteEvent(&e); err == nil {
 			t.Errorf("event %+v accepted", e)
+		}
+	}
+}
+
+// gprLine is an exit event whose regs carry the member gpr (gprObject).
+func gprLine(mode int, ip, sp uint64, vals map[string]string, extra string) string {
+	var b strings.Builder
+	fmt.Fprintf(&b, `{"ev":"exit","tid":1,"cause":"signal","regs":{"mode":%d,"ip":%d`, mode, ip)
+	if sp != 0 {
+		fmt.Fprintf(&b, `,"sp":%d`, sp)
+	}
+	return b.String() + `,"gpr":` + gprObject(ip, sp, vals, extra) + "}}"
+}
+
+// gprObject is a gpr member's value: every register with the value vals
+// gives it ("-" leaves it out), or else 0, but for rsp and rip, which
+// follow sp and ip; extra is appended inside.
+func gprObject(ip, sp uint64, vals map[string]string, extra string) string {
+	var b strings.Builder
+	b.WriteByte('{')
+	first := true
+	for _, name := range gprNames {
+		v, ok := vals[name]
+		if !ok {
+			switch name {
+			case "rsp":
+				v = strconv.FormatUint(sp, 10)
+			case "rip":
+				v = strconv.FormatUint(ip, 10)
+			default:
+				v = "0"
+			}
+		}
+		if v == "-" {
+			continue
+		}
+		if !first {
+			b.WriteByte(',')
+		}
+		first = false
+		fmt.Fprintf(&b, "%q:%s", name, v)
+	}
+	b.WriteString(extra)
+	b.WriteByte('}')
+	return b.String()
+}
+
+// TestRegsGPR reads the "gpr" member of an exit's "regs": good forms,
+// and each kind of bad one as an error naming line 3 (and the column,
+// for what the scanner finds at one place).
+func TestRegsGPR(t *testing.T) {
+	all := func(base uint64) map[string]string {
+		m := map[string]string{}
+		for i, name := range gprNames {
+			m[name] = strconv.FormatUint(base+uint64(i), 10)
+		}
+		return m
+	}
+	t.Run("good", func(t *testing.T) {
+		full := all(100)
+		full["rip"], full["rsp"], full["eflags"] = "4198400", "32752", "4294967295"
+		full["r15"] = "18446744073709551615"
+		reordered := `{"ev":"exit","tid":1,"cause":"signal","regs":{ "gpr" : { "eflags":2, "r15":15, "r14":14, "r13":13, "r12":12, "r11":11, "r10":10, "r9":9, "r8":8, ` +
+			`"rip":4096, "rsp":8192, "rbp":5, "rdi":6, "rsi":4, "rdx":3, "rcx":2, "rbx":1, "rax":0 }, "sp":8192, "ip":4096, "mode":64 }}`
+		tests := []struct {
+			name, line string
+			want       Regs
+		}{
+			{"every register", gprLine(64, 4198400, 32752, full, ""), Regs{Mode: 64, IP: 4198400, SP: 32752, HasGPR: true, GPR: GPR{
+				RAX: 100, RBX: 101, RCX: 102, RDX: 103, RSI: 104, RDI: 105, RBP: 106, RSP: 32752, R8: 108, R9: 109, R10: 110, R11: 111,
+				R12: 112, R13: 113, R14: 114, R15: 1<<64 - 1, RIP: 4198400, EFLAGS: 1<<32 - 1}}},
+			{"any order, blanks", reordered, Regs{Mode: 64, IP: 4096, SP: 8192, HasGPR: true, GPR: GPR{
+				RBX: 1, RCX: 2, RDX: 3, RSI: 4, RBP: 5, RDI: 6, RSP: 8192, R8: 8, R9: 9, R10: 10, R11: 11, R12: 12, R13: 13, R14: 14, R15: 15, RIP: 4096, EFLAGS: 2}}},
+			{"zero stack pointer, no sp", gprLine(64, 4096, 0, nil, ""), Regs{Mode: 64, IP: 4096, HasGPR: true, GPR: GPR{RIP: 4096}}},
+			{"32-bit: ip is rip's low half", gprLine(32, 0xf7f01000, 0xffd00000, map[string]string{"rip": "8454672384"}, ""),
+				Regs{Mode: 32, IP: 0xf7f01000, SP: 0xffd00000, HasGPR: true, GPR: GPR{RSP: 0xffd00000, RIP: 0x1f7f01000}}},
+			{"no gpr: an old trace", `{"ev":"exit","tid":1,"cause":"signal","regs":{"mode":64,"ip":4096,"sp":8192,"tp":12288}}`,
+				Regs{Mode: 64, IP: 4096, SP: 8192, TP: 12288}},
+		}
+		for _, tt := range tests {
+			t.Run(tt.name, func(t *testing.T) {
+				evs, err := readAll(t, testHeader+"\n"+tt.line+"\n")
+				if err != nil {
+					t.Fatalf("%v\n%s", err, tt.line)
+				}
+				if got := evs[0].Regs; !evs[0].HasRegs || got != tt.want {
+					t.Fatalf("regs %+v\nwant %+v", got, tt.want)
+				}
+				// The writer's form reads back the same, by both decoders.
+				line, err := AppendEvent(nil, &evs[0])
+				if err != nil {
+					t.Fatal(err)
+				}
+				for _, noFast := range []bool{false, true} {
+					d := newEventDecoder(Config{})
+					d.noFast = noFast
+					var e Event
+					if err := d.decode(line, &e); err != nil || e.Regs != tt.want {
+						t.Fatalf("no fast paths %v: %v, regs %+v\n%s", noFast, err, e.Regs, line)
+					}
+				}
+			})
+		}
+	})
+
+	// col marks where the error is: the column of the first occurrence
+	// of at in the line; "" for an error about the whole member.
+	tests := []struct {
+		name, line, at, want string
+	}{
+		{"unknown register", gprLine(64, 1, 0, nil, `,"rxx":1`), `1}}}`, `unknown member "rxx" in "gpr"`},
+		{"i386 name", gprLine(64, 1, 0, map[string]string{"rax": "-"}, `,"eax":1`), `1}}}`, `unknown member "eax" in "gpr"`},
+		{"segment base", gprLine(64, 1, 0, nil, `,"fs_base":1`), `1}}}`, `unknown member "fs_base" in "gpr"`},
+		{"upper case", gprLine(64, 1, 0, map[string]string{"rbx": "-"}, `,"RBX":1`), `1}}}`, `unknown member "RBX" in "gpr"`},
+		{"duplicate register", gprLine(64, 1, 0, nil, `,"r9":0`), `0}}}`, `duplicate member "r9"`},
+		{"string", gprLine(64, 1, 0, map[string]string{"rdi": `"1"`}, ""), `"1"`, "found a string where an integer was expected"},
+		{"hex string", gprLine(64, 1, 0, map[string]string{"rdi": `"0x10"`}, ""), `"0x10"`, "found a string where an integer was expected"},
+		{"boolean", gprLine(64, 1, 0, map[string]string{"rbx": "true"}, ""), `true`, "found a boolean where an integer was expected"},
+		{"null", gprLine(64, 1, 0, map[string]string{"rbx": "null"}, ""), `null`, "found null where an integer was expected"},
+		{"object", gprLine(64, 1, 0, map[string]string{"r8": "{}"}, ""), `{}`, "found an object where an integer was expected"},
+		{"negative", gprLine(64, 1, 0, map[string]string{"r8": "-1"}, ""), `-1`, "negative number -1"},
+		{"beyond 64 bits", gprLine(64, 1, 0, map[string]string{"r8": "18446744073709551616"}, ""), `18446744073709551616`, "out of range"},
+		{"fraction", gprLine(64, 1, 0, map[string]string{"r8": "1.5"}, ""), `1.5`, "not an integer"},
+		{"exponent", gprLine(64, 1, 0, map[string]string{"r8": "1e3"}, ""), `1e3`, "not an integer"},
+		{"leading zero", gprLine(64, 1, 0, map[string]string{"r8": "01"}, ""), `01`, "leading zero"},
+		{"eflags beyond 32 bits", gprLine(64, 1, 0, map[string]string{"eflags": "4294967296"}, ""), `4294967296`, "out of range (at most 4294967295)"},
+		{"not an object", `{"ev":"exit","tid":1,"cause":"signal","regs":{"mode":64,"ip":1,"gpr":[1,2]}}`, `[1,2]`, "found an array where an object was expected"},
+		{"truncated", gprLine(64, 1, 0, nil, "")[:120], "", "truncated line?"},
+		{"gpr twice", `{"ev":"exit","tid":1,"cause":"signal","regs":{"mode":64,"ip":1,"gpr":` + gprObject(1, 0, nil, "") + `,"gpr":{}}}`, `{}}}`, `duplicate member "gpr"`},
+		{"missing register", gprLine(64, 1, 0, map[string]string{"r13": "-"}, ""), "", `"regs": "gpr" without "r13"`},
+		{"empty", `{"ev":"exit","tid":1,"cause":"signal","regs":{"mode":64,"ip":1,"gpr":{}}}`, "", `"regs": "gpr" without "rax"`},
+		{"rip is not ip", gprLine(64, 1, 0, map[string]string{"rip": "2"}, ""), "", `"regs": "ip" 0x1 is not the "rip" of "gpr" (0x2)`},
+		{"32-bit rip is not ip", gprLine(32, 1, 0, map[string]string{"rip": "4294967298"}, ""), "", `"ip" 0x1 is not the "rip" of "gpr" (0x100000002)`},
+		{"rsp is not sp", gprLine(64, 1, 16, map[string]string{"rsp": "32"}, ""), "", `"regs": "sp" 0x10 (0 when absent) is not the "rsp" of "gpr" (0x20)`},
+		{"rsp without sp", gprLine(64, 1, 0, map[string]string{"rsp": "32"}, ""), "", `"sp" 0x0 (0 when absent) is not the "rsp" of "gpr" (0x20)`},
+		{"gpr outside regs", `{"ev":"exit","tid":1,"cause":"signal","gpr":{}}`, `{}}`, `unknown member "gpr" in an event`},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			_, err := readAll(t, testHeader+"\n"+`{"ev":"task","tid":1,"tgid":1}`+"\n"+tt.line+"\n")
+			var le *LineError
+			if !errors.As(err, &le) {
+				t.Fatalf("error %v, want a *LineError", err)
+			}
+			if le.Line != 3 || !strings.Contains(err.Error(), tt.want) {
+				t.Fatalf("error %q (line %d), want line 3 and %q\n%s", err, le.Line, tt.want, tt.line)
+			}
+			if tt.at != "" {
+				col := fmt.Sprintf("column %d:", strings.Index(tt.line, tt.at)+1)
+				if !strings.Contains(err.Error(), col) {
+					t.Fatalf("error %q, want it at %s\n%s", err, col, tt.line)
+				}
+			}
+			// The fast paths and the general decoder agree.
+			fast, slow := newEventDecoder(Config{}), newEventDecoder(Config{})
+			slow.noFast = true
+			var a, b Event
+			errA, errB := fast.decode([]byte(tt.line), &a), slow.decode([]byte(tt.line), &b)
+			if errA == nil || errB == nil || errA.Error() != errB.Error() {
+				t.Fatalf("fast: %v\ngeneral: %v", errA, errB)
+			}
+		})
+	}
+}
+
+func TestWriterRejectsContradictoryGPR(t *testing.T) {
+	base := Event{Kind: KindExit, TID: 1, Cause: shim.CauseSignal, HasRegs: true,
+		Regs: Regs{Mode: 64, IP: 0x1000, SP: 0x2000, HasGPR: true, GPR: GPR{RIP: 0x1000, RSP: 0x2000}}}
+	if _, err := AppendEvent(nil, &base); err != nil {
+		t.Fatal(err)
+	}
+	for name, change := range map[string]func(*Regs){
+		"rip":    func(r *Regs) { r.GPR.RIP++ },
+		"rsp":    func(r *Regs) { r.GPR.RSP++ },
+		"eflags": func(r *Regs) { r.GPR.EFLAGS = 1 << 32 },
+	} {
+		e := base
+		change(&e.Regs)
+		if _, err := AppendEvent(nil, &e); err == nil || !strings.Contains(err.Error(), name) {
+			t.Errorf("%s: error %v", name, err)
 		}
 	}
 }

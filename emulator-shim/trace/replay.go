@@ -291,19 +291,30 @@ func (r *Replayer) site(e *Event) {
 	}
 }
 
-// death builds the shim's view of how e's task died.
+// death builds the shim's view of how e's task died: with the recorded
+// general-purpose registers, the same ones the adapter had live (every
+// register read through translator.Regs.Lookup); without them, the stack
+// pointer only.
 func death(e *Event) shim.Death {
 	d := shim.Death{Cause: e.Cause}
-	if e.HasRegs {
-		sp := e.Regs.SP
-		d.State = &translator.DeathState{Mode: e.Regs.Mode, IP: e.Regs.IP, ThreadPointer: e.Regs.TP,
-			Reg: func(reg x86asm.Reg) (uint64, bool) {
-				if (reg == x86asm.RSP || reg == x86asm.ESP) && sp != 0 {
-					return sp, true
-				}
-				return 0, false
-			}}
+	if !e.HasRegs {
+		return d
 	}
+	st := &translator.DeathState{Mode: e.Regs.Mode, IP: e.Regs.IP, ThreadPointer: e.Regs.TP}
+	if e.Regs.HasGPR {
+		regs := e.Regs.GPR.Regs()
+		st.Flags = regs.RFLAGS
+		st.Reg = regs.Lookup
+	} else {
+		sp := e.Regs.SP
+		st.Reg = func(reg x86asm.Reg) (uint64, bool) {
+			if (reg == x86asm.RSP || reg == x86asm.ESP) && sp != 0 {
+				return sp, true
+			}
+			return 0, false
+		}
+	}
+	d.State = st
 	return d
 }
 

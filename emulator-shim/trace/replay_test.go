@@ -297,6 +297,131 @@ func TestReplayUnlockWindow(t *testing.T) {
 	}
 }
 
+// musl 1.2.3's __pthread_mutex_unlock for x86-64, byte for byte as
+// Debian's musl-dev ships it in /usr/lib/x86_64-linux-musl/libc.a
+// (objcopy -O binary --only-section=.text.__pthread_mutex_unlock; its
+// calls to __vm_lock and __vm_unlock are left unrelocated, so they land
+// on the next instruction). It keeps the thread's self pointer (%fs:0)
+// in %r15 and clears list_op_pending through it, not through %fs:
+//
+//	c0: xchg %r13d,0x4(%rbx)     the release of the futex word
+//	c4: test %esi,%esi           a thread killed here released the word...
+//	cb: jne 1d0
+//	1d0: movq $0,0x98(%r15)      ...and had not run self->robust_list.pending = 0
+//
+// So whether a thread killed at 0xc4 was in the unlock window depends on
+// %r15, which only the exit's "gpr" tells replay.
+const musl123Unlock = "415741564155415455534889fb4883ec188b2f8b77084189ec89e841f7d44181e48000000083e00f743e8b4f0441b801" +
+	"000000644c8b34250000000089ca4d89f781e2ffffff3f413956300f84bf0000004883c4184489c05b5d415c415d415e" +
+	"415fc30f1f4400004531ed85c04189e8488d7b040f95c24585e40f94c021c24183e008743b85c9780c89c8f0440fb16b" +
+	"0439c174164585ed0f85c20000004489e6b8ca00000083ce070f0584d20f855d0100004531c0eb990f1f840000000000" +
+	"44876b0485f60f95c384d20f85ff0000004585ed0f899e00000031f64585e4400f95c6c1e60783ce0141b9ca000000ba" +
+	"010000004c89c80f054883f8da75b44c89c84889d60f05e945ffffff0f1f400089ea83e20383fa01746e4189ed4183e5" +
+	"0474134189cdbaffffff7f4181e500000040440f45ea4585e47465488b7b18488b53204981c6880000004889174c39f2" +
+	"0f8415ffffff48897af8e90cffffff90b8ffffffff894308f0830c2400e92cffffff660f1f44000084db0f855affffff" +
+	"e92effffff0f1f008b571485d2748b83ea014531c0895714e9b4feffff0f1f00488d53208944240c4989969800000089" +
+	"742408890c24e8000000008b44240c8b7424088b0c24e970ffffff0f1f44000049c78798000000000000004489442408" +
+	"48893c24e8000000004585ed488b3c24448b442408780884db0f84b4feffffbe01000000e9e0feffff0f1f8000000000" +
+	"49c7879800000000000000e800000000e98efeffff"
+
+// muslUnlockExit is the death of tid at 0xc4 of musl's unlock (after the
+// release, before the clear), its mutex's memory reused with its TID in
+// the futex word's place, as the adapter records it: with every register
+// when gpr is set, with ip, sp and tp only otherwise. r15 is what %r15
+// holds: at a real death, musl's self pointer (muslSelf, also the thread
+// pointer).
+func muslUnlockExit(t testing.TB, gpr bool, r15 uint64, walks ...robustlist2.ListWalk) Event {
+	const code, self, mutex, sp = 0x401000, muslSelf, 0x600000, 0x7ffff000
+	head := uint64(self + 0x88) // &self->robust_list.head
+	b, err := hex.DecodeString(musl123Unlock)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for len(b)%4 != 0 {
+		b = append(b, 0xcc)
+	}
+	// The list is empty (the unlock took the mutex off it); pending is
+	// &m->_m_next, 0x20 into the mutex, whose word _m_lock is at 4.
+	mem := []MemWord{{Addr: head, Size: 8, Value: head}, {Addr: head + 8, Size: 8, Value: 1<<64 - 0x1c}, {Addr: head + 16, Size: 8, Value: mutex + 0x20},
+		{Addr: mutex + 4, Size: 4, Value: tid}}
+	for i := 0; i < len(b); i += 4 {
+		mem = append(mem, MemWord{Addr: code + uint64(i), Size: 4, Value: uint64(b[i]) | uint64(b[i+1])<<8 | uint64(b[i+2])<<16 | uint64(b[i+3])<<24})
+	}
+	e := Event{Kind: KindExit, TID: tid, TGID: tid, Cause: shim.CauseSignal, HasRegs: true, Regs: Regs{Mode: 64, IP: code + 0xc4, SP: sp, TP: self},
+		HasMemory: true, Memory: mem, HasWalks: len(walks) > 0, Walks: walks}
+	if gpr {
+		// The registers at 0xc4: %rbx the mutex, %rdi its word, %r13 the
+		// word's old value, %r14 the list head, %r15 self.
+		e.Regs.HasGPR = true
+		e.Regs.GPR = GPR{RBX: mutex, RDI: mutex + 4, RSI: 1, RCX: tid, RDX: 1, RBP: 0x84, R13: tid, R14: head, R15: r15,
+			RSP: sp, RIP: code + 0xc4, EFLAGS: 0x10202}
+	}
+	return e
+}
+
+const muslSelf = 0x7f0000002000
+
+// muslLiveWalk is the walk fexrl made live for muslUnlockExit: the
+// unlock-window rule, a wake and no write.
+func muslLiveWalk() robustlist2.ListWalk {
+	const head = muslSelf + 0x88
+	return robustlist2.ListWalk{Index: robustlist2.SlotNative, Slot: robustlist2.Slot{Head: head, Bits: 64},
+		Report: &robustlist2.Report{FutexOffset: -0x1c, PendingNode: 0x600020, Stop: robustlist2.StopEnd,
+			Entries: []robustlist2.Entry{{Node: 0x600020, Word: 0x600004, Pending: true, Action: robustlist2.ActionUnlockWindow,
+				Old: tid, New: tid, Wakes: 1}}}}
+}
+
+// TestReplayUnlockWindowGPR replays a death inside musl's real unlock,
+// which reaches list_op_pending through %r15: with the exit's "gpr",
+// replay makes the live decision (the unlock-window rule: the reused
+// word is only woken); without it, replay knows only the stack pointer,
+// cannot tell, and takes the kernel's rule (owner-died written into the
+// reused word), which --check reports against the recording.
+func TestReplayUnlockWindowGPR(t *testing.T) {
+	const head = muslSelf + 0x88
+	tests := []struct {
+		name       string
+		gpr        bool
+		r15        uint64
+		kernelRule bool
+		want       []string
+		diffs      int64
+		windows    int64
+	}{
+		{name: "with gpr", gpr: true, r15: muslSelf, windows: 1,
+			want: []string{"ip 0x4010c4", "pending node 0x600020 word 0x600004: unlock-window-wake-only 0x00000064 -> 0x00000064", "check: replay matches"}},
+		{name: "without gpr", gpr: false, r15: muslSelf, diffs: 4,
+			want: []string{"pending node 0x600020 word 0x600004: owner-died 0x00000064 -> 0x40000000",
+				"DIFF: list native entry 0 (word 0x600004): action recorded unlock-window-wake-only, replay owner-died"}},
+		{name: "gpr with another %r15", gpr: true, r15: muslSelf + 0x1000, diffs: 4,
+			want: []string{"pending node 0x600020 word 0x600004: owner-died 0x00000064 -> 0x40000000",
+				"DIFF: list native entry 0 (word 0x600004): action recorded unlock-window-wake-only, replay owner-died"}},
+		{name: "gpr, kernel rule configured", gpr: true, r15: muslSelf, kernelRule: true, diffs: 4,
+			want: []string{"pending node 0x600020 word 0x600004: owner-died 0x00000064 -> 0x40000000"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			ev := muslUnlockExit(t, tt.gpr, tt.r15, muslLiveWalk())
+			tr := build(t, Config{KernelUnlockRule: tt.kernelRule}, task(tid, tid, 0), sys(tid, ABIx86_64, 273, 0, head, 24), ev)
+			if got := bytes.Contains(tr, []byte(`"gpr":{"rax":0,"rbx":6291456,`)); got != tt.gpr {
+				t.Fatalf("trace has gpr %v, want %v\n%s", got, tt.gpr, tr)
+			}
+			out, end := replayText(t, tr)
+			rest := out
+			for _, w := range tt.want {
+				i := strings.Index(rest, w)
+				if i < 0 {
+					t.Fatalf("output lacks %q (in order)\n%s", w, out)
+				}
+				rest = rest[i+len(w):]
+			}
+			if end.Diffs != tt.diffs || end.Stats.UnlockWindows != tt.windows {
+				t.Fatalf("%d differences, %d unlock windows; want %d and %d\n%s", end.Diffs, end.Stats.UnlockWindows, tt.diffs, tt.windows, out)
+			}
+		})
+	}
+}
+
 func TestReplayDeterministic(t *testing.T) {
 	marked := robustlist2.Entry{Node: node64, Word: word64, Action: robustlist2.ActionMarked, Old: tid, New: died}
 	var events []Event

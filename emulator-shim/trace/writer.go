@@ -251,6 +251,9 @@ func AppendEvent(b []byte, e *Event) ([]byte, error) {
 			}
 			b = appendStringMember(b, "cause", e.Cause.String())
 			if e.HasRegs {
+				if err := e.Regs.check(); err != nil {
+					return b, fmt.Errorf("trace: exit regs: %w", err)
+				}
 				b = append(b, `,"regs":{"mode":`...)
 				b = strconv.AppendInt(b, int64(e.Regs.Mode), 10)
 				b = appendUintMember(b, "ip", e.Regs.IP)
@@ -259,6 +262,19 @@ func AppendEvent(b []byte, e *Event) ([]byte, error) {
 				}
 				if e.Regs.TP != 0 {
 					b = appendUintMember(b, "tp", e.Regs.TP)
+				}
+				if e.Regs.HasGPR {
+					b = append(b, `,"gpr":{`...)
+					for i, v := range e.Regs.GPR.fields() {
+						if i > 0 {
+							b = append(b, ',')
+						}
+						b = append(b, '"')
+						b = append(b, gprNames[i]...)
+						b = append(b, '"', ':')
+						b = strconv.AppendUint(b, *v, 10)
+					}
+					b = append(b, '}')
 				}
 				b = append(b, '}')
 			}

@@ -185,6 +185,9 @@ func (r *Recorder) Task(ev adapter.TaskEvent) {
 			if ev.ABI == trace.ABIx86_32 {
 				e.Regs.Mode = 32
 			}
+			if ev.GPR != nil {
+				e.Regs.GPR, e.Regs.HasGPR = trace.NewGPR(ev.GPR), true
+			}
 		}
 		r.outcome(ev)
 		r.exited[ev.TID] = true

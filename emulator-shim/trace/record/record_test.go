@@ -19,6 +19,7 @@ import (
 	"github.com/fexrl/fexrl/emulator-shim/trace/importer"
 	"github.com/fexrl/fexrl/emulator-shim/trace/importer/qemu"
 	"github.com/fexrl/fexrl/emulator-shim/trace/importer/strace"
+	"github.com/fexrl/fexrl/internal/hostcap"
 	"github.com/fexrl/fexrl/internal/testexec"
 )
 
@@ -45,6 +46,21 @@ func buildGuest(t *testing.T, dir, name string, bits int) string {
 	cmd := exec.Command("gcc", args...)
 	if b, err := cmd.CombinedOutput(); err != nil {
 		t.Fatalf("gcc %v: %v\n%s (scripts/setup installs gcc-multilib)", args, err, b)
+	}
+	return out
+}
+
+// buildMuslGuest compiles fixtures/guests/NAME.c as a static x86-64 musl
+// binary, or skips t without musl-gcc.
+func buildMuslGuest(t *testing.T, dir, name string) string {
+	t.Helper()
+	if _, err := exec.LookPath("musl-gcc"); err != nil {
+		t.Skip("SKIP musl: no musl-gcc (scripts/setup installs musl-tools)")
+	}
+	out := filepath.Join(dir, name+"-musl")
+	args := []string{"-static", "-O2", "-pthread", "-Wall", "-Wextra", "-Werror", "-o", out, filepath.Join(fixturesDir, "guests", name+".c")}
+	if b, err := exec.Command("musl-gcc", args...).CombinedOutput(); err != nil {
+		t.Fatalf("musl-gcc %v: %v\n%s", args, err, b)
 	}
 	return out
 }
@@ -115,18 +131,34 @@ func TestRecordReplays(t *testing.T) {
 		abi     string
 		want    []string
 		robust2 bool
+		musl    bool
 	}{
-		{"owner_thread_exit", 32, trace.ABIx86_32, []string{"i386 set_robust_list(", ": owner-died 0x8", "8 marked OWNER_DIED"}, false},
-		{"owner_thread_exit", 64, trace.ABIx86_64, []string{"set_robust_list(", ": owner-died 0x8", "-> 0xc0000000, wake:", "8 marked OWNER_DIED"}, false},
-		{"owner_exec", 64, trace.ABIx86_64, []string{"execve(", ": exec, tgid", ": owner-died"}, false},
-		{"robust2_probe", 64, trace.ABIx86_64, []string{"set_robust_list2(0, 4, 0, 0) = 8"}, true},
+		{"owner_thread_exit", 32, trace.ABIx86_32, []string{"i386 set_robust_list(", ": owner-died 0x8", "8 marked OWNER_DIED"}, false, false},
+		{"owner_thread_exit", 64, trace.ABIx86_64, []string{"set_robust_list(", ": owner-died 0x8", "-> 0xc0000000, wake:", "8 marked OWNER_DIED"}, false, false},
+		{"owner_exec", 64, trace.ABIx86_64, []string{"execve(", ": exec, tgid", ": owner-died"}, false, false},
+		{"robust2_probe", 64, trace.ABIx86_64, []string{"set_robust_list2(0, 4, 0, 0) = 8"}, true, false},
+		// Deaths by exit_group and by SIGKILL: exits with registers. The
+		// musl thread dies inside its unlock, whose store that clears
+		// list_op_pending goes through %r15: replay takes the live
+		// decision only from the exit's "gpr".
+		{"owner_exit_group", 64, trace.ABIx86_64, []string{": exit (exit_group)", ": owner-died 0x8"}, false, false},
+		{"bug_unlock_race", 64, trace.ABIx86_64, []string{": exit (signal)", ": unlock-window-wake-only", "1 unlock window(s)"}, false, true},
 	}
 	for _, tt := range tests {
-		t.Run(fmt.Sprintf("%s-%d", tt.guest, tt.bits), func(t *testing.T) {
+		name := fmt.Sprintf("%s-%d", tt.guest, tt.bits)
+		if tt.musl {
+			name += "-musl"
+		}
+		t.Run(name, func(t *testing.T) {
 			if tt.bits == 32 {
 				testexec.RequireI386(t)
 			}
-			bin := buildGuest(t, dir, tt.guest, tt.bits)
+			var bin string
+			if tt.musl {
+				bin = buildMuslGuest(t, dir, tt.guest)
+			} else {
+				bin = buildGuest(t, dir, tt.guest, tt.bits)
+			}
 			tr := record(t, []string{bin}, trace.Header{Command: []string{tt.guest}}, tt.robust2)
 			rd, err := trace.NewReader(bytes.NewReader(tr))
 			if err != nil {
@@ -139,6 +171,7 @@ func TestRecordReplays(t *testing.T) {
 			if diffs != 0 {
 				t.Fatalf("%d differences between the recording and its replay:\n%s", diffs, out)
 			}
+			checkExitRegs(t, tr)
 			rest := out
 			for _, w := range tt.want {
 				i := strings.Index(rest, w)
@@ -160,6 +193,31 @@ func TestRecordReplays(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// checkExitRegs checks that every exit of tr with registers carries all
+// of them ("gpr"), agreeing with its ip and sp.
+func checkExitRegs(t *testing.T, tr []byte) {
+	t.Helper()
+	rd, err := trace.NewReader(bytes.NewReader(tr))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for {
+		e, err := rd.Next()
+		if err == io.EOF {
+			return
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+		if e.Kind != trace.KindExit || !e.HasRegs {
+			continue
+		}
+		if r := e.Regs; !r.HasGPR || r.GPR.RIP != r.IP || r.GPR.RSP != r.SP || r.GPR.RSP == 0 {
+			t.Errorf("line %d: exit of tid %d: regs %+v without all the registers", rd.Line(), e.TID, r)
+		}
 	}
 }
 
@@ -214,6 +272,8 @@ type fixture struct {
 	robust2 bool
 	// log is "strace" or "qemu" for an imported trace.
 	log string
+	// musl builds the guest with musl-gcc, static (x86-64 only).
+	musl bool
 }
 
 func fixtureList() []fixture {
@@ -226,6 +286,7 @@ func fixtureList() []fixture {
 		{name: "rawlist_stop-i386", guest: "rawlist_stop", bits: 32},
 		{name: "robust_list_syscalls-i386", guest: "robust_list_syscalls", bits: 32},
 		{name: "robust2_probe-x86_64", guest: "robust2_probe", bits: 64, robust2: true},
+		{name: "bug_unlock_race-x86_64-musl", guest: "bug_unlock_race", bits: 64, musl: true},
 		{name: "strace-owner_thread_exit-x86_64", guest: "owner_thread_exit", bits: 64, log: "strace"},
 		{name: "qemu-get_robust_list_other-i386", guest: "get_robust_list_other", bits: 32, log: "qemu"},
 	}
@@ -240,7 +301,18 @@ func TestRecordFixtures(t *testing.T) {
 	dir := t.TempDir()
 	out := filepath.Join(fixturesDir, "traces")
 	for _, fx := range fixtureList() {
-		bin := buildGuest(t, dir, fx.guest, fx.bits)
+		if fx.bits == 32 {
+			if err := hostcap.I386(); err != nil {
+				t.Logf("%s kept: %v", fx.name, err)
+				continue
+			}
+		}
+		var bin string
+		if fx.musl {
+			bin = buildMuslGuest(t, dir, fx.guest)
+		} else {
+			bin = buildGuest(t, dir, fx.guest, fx.bits)
+		}
 		// The command line names the guest, not the temporary binary.
 		argv0 := fx.guest
 		var tr []byte
