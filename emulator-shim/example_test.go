@@ -49,10 +49,11 @@ func Example() {
 		defer runtime.UnlockOSThread()
 		waiting <- unix.Gettid()
 		atomic.StoreUint32(word, tid|abi.FutexWaiters)
-		unix.Syscall6(unix.SYS_FUTEX, uintptr(unsafe.Pointer(word)), abi.FutexWait, tid|uintptr(abi.FutexWaiters), 0, 0, 0)
+		ts := unix.Timespec{Sec: 20}
+		unix.Syscall6(unix.SYS_FUTEX, uintptr(unsafe.Pointer(word)), abi.FutexWait, tid|uintptr(abi.FutexWaiters), uintptr(unsafe.Pointer(&ts)), 0, 0)
 		woke <- atomic.LoadUint32(word)
 	}()
-	if err := waitSleeping(<-waiting); err != nil {
+	if err := waitSleepingOn(<-waiting, words[0]); err != nil {
 		panic(err)
 	}
 

@@ -145,6 +145,27 @@ func sleepingInFutex(t testing.TB, tid int) {
 	}
 }
 
+// waitSleepingOn waits until thread tid of this process sleeps in a
+// syscall whose first argument is addr (a FUTEX_WAIT on that word), from
+// /proc/self/task/TID/syscall. Under qemu-user the wait channel alone says
+// nothing: QEMU's own locks sleep in futexes too.
+func waitSleepingOn(tid int, addr uint64) error {
+	path := fmt.Sprintf("/proc/self/task/%d/syscall", tid)
+	want := fmt.Sprintf("%#x", addr)
+	deadline := time.Now().Add(20 * time.Second)
+	for time.Now().Before(deadline) {
+		b, err := os.ReadFile(path)
+		if err != nil {
+			return waitSleeping(tid) // a kernel without the file
+		}
+		if f := strings.Fields(string(b)); len(f) > 1 && f[1] == want {
+			return nil
+		}
+		time.Sleep(time.Millisecond)
+	}
+	return fmt.Errorf("thread %d never slept in a futex wait on %s", tid, want)
+}
+
 func waitSleeping(tid int) error {
 	path := fmt.Sprintf("/proc/self/task/%d/wchan", tid)
 	deadline := time.Now().Add(20 * time.Second)
