@@ -277,10 +277,18 @@ func (s *Shim) Syscall(tid int32, c translator.Call, e *Env) (res translator.Res
 		s.n.lists.Add(1)
 	}
 	if s.log.Core().Enabled(zap.DebugLevel) {
-		s.log.Debug("robust-list syscall", zap.Int32("tid", tid), zap.String("abi", c.ABI.Name),
-			zap.Stringer("syscall", k), zap.Uint64s("args", c.Args[:4]), zap.Int64("ret", int64(res)))
+		s.logSyscall(tid, c, k, res)
 	}
 	return res, handled
+}
+
+// logSyscall logs one robust-list syscall at debug level. It takes its
+// own copy of the arguments, so Syscall's c stays off the heap when
+// debug logging is off.
+func (s *Shim) logSyscall(tid int32, c translator.Call, k translator.Kind, res translator.Result) {
+	args := c.Args
+	s.log.Debug("robust-list syscall", zap.Int32("tid", tid), zap.String("abi", c.ABI.Name),
+		zap.Stringer("syscall", k), zap.Uint64s("args", args[:4]), zap.Int64("ret", int64(res)))
 }
 
 // registers reports whether a successful call c puts a new list in place.
