@@ -279,11 +279,12 @@ func (t *tracer) onSeccomp(tk *task) error {
 		}
 		return t.resume(tk, 0)
 	case kind == translator.KindExit || kind == translator.KindExitGroup:
-		t.noteSyscall(tk, call, kind, false, 0)
 		if tk.walked {
-			// The exit re-executed after fexrl injected futex wakes.
+			// The exit re-executed after fexrl injected futex wakes:
+			// already reported.
 			return t.resume(tk, 0)
 		}
+		t.noteSyscall(tk, call, kind, false, 0)
 		cause := shim.CauseExit
 		if kind == translator.KindExitGroup {
 			cause = shim.CauseExitGroup
