@@ -126,6 +126,28 @@ func signalsAndStatus(t *testing.T, flag string) {
 		t.Fatalf("SIGTERM to fexrl: %v, guest said %q", err, line)
 	}
 
+	// A guest that ignores SIGTERM: the second one is sent as SIGKILL.
+	cmd = exec.Command(fexrl, "run", "--", guest, "ignore")
+	if out, err = cmd.StdoutPipe(); err != nil {
+		t.Fatal(err)
+	}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	r = bufio.NewReader(out)
+	if line, _ := r.ReadString('\n'); line != "guest: ignoring SIGTERM\n" {
+		t.Fatalf("guest said %q", line)
+	}
+	for range 2 {
+		if err := cmd.Process.Signal(syscall.SIGTERM); err != nil {
+			t.Fatal(err)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	if err := cmd.Wait(); !errorsAs(err, &ee) || ee.ExitCode() != 128+int(syscall.SIGKILL) {
+		t.Fatalf("SIGTERM twice to fexrl, guest ignoring it: %v, want exit %d", err, 128+int(syscall.SIGKILL))
+	}
+
 	if err := exec.Command(fexrl, "run", "--", filepath.Join(dir, "no-such-program")).Run(); !errorsAs(err, &ee) || ee.ExitCode() != 127 {
 		t.Fatalf("a missing program: %v, want exit 127", err)
 	}

@@ -127,7 +127,8 @@ type Options struct {
 	// set_robust_list2 for guests). Memory, Waker and Logger are set by Run.
 	Shim shim.Config
 	// ForwardSignals forwards SIGINT, SIGTERM, SIGHUP, SIGQUIT, SIGUSR1
-	// and SIGUSR2 received by this process to the guest.
+	// and SIGUSR2 received by this process to the guest; the second of
+	// SIGINT, SIGTERM, SIGHUP and SIGQUIT is sent as SIGKILL.
 	ForwardSignals bool
 	// OnWalk hears every list walk.
 	OnWalk func(WalkEvent)
@@ -373,11 +374,23 @@ func (t *tracer) run(ctx context.Context, self, path string, argv []string) (*Re
 		defer signal.Stop(sigs)
 		stop := make(chan struct{})
 		defer close(stop)
+		log := t.log
 		go func() {
+			terms := 0
 			for {
 				select {
 				case s := <-sigs:
-					_ = unix.Kill(int(pid), s.(syscall.Signal))
+					sig := s.(syscall.Signal)
+					if sig == unix.SIGINT || sig == unix.SIGTERM || sig == unix.SIGHUP || sig == unix.SIGQUIT {
+						terms++
+					}
+					if terms >= 2 {
+						// Asked twice to end: the guest may be ignoring it,
+						// or stuck; SIGKILL reaches even stopped tasks.
+						log.Warn("second termination signal: killing the guest", zap.Stringer("signal", sig))
+						sig = unix.SIGKILL
+					}
+					_ = unix.Kill(int(pid), sig)
 				case <-stop:
 					return
 				}

@@ -33,6 +33,13 @@ func (t *tracer) stopWorld(wc *walkContext) {
 		if o == wc.self || o.stopped {
 			continue
 		}
+		if o.walked {
+			// Past its exit: it runs no more guest code. A thread group
+			// leader that exited before its threads stays a zombie that
+			// reports nothing until they end, so waiting for it to stop
+			// would wait forever.
+			continue
+		}
 		if err := unix.PtraceInterrupt(int(o.tid)); err != nil {
 			if !errors.Is(err, unix.ESRCH) {
 				t.log.Warn("PTRACE_INTERRUPT", zap.Int32("tid", o.tid), zap.Error(err))

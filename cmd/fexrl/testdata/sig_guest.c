@@ -1,5 +1,6 @@
 /* A guest for signal handling: argv[1] "wait" prints a line, waits for
- * SIGTERM and exits 0 from its handler; "segv" dies by SIGSEGV. */
+ * SIGTERM and exits 0 from its handler; "ignore" prints a line and
+ * ignores SIGTERM; "segv" dies by SIGSEGV. */
 #include <signal.h>
 #include <stdio.h>
 #include <string.h>
@@ -12,6 +13,13 @@ int main(int argc, char **argv)
 	if (argc > 1 && strcmp(argv[1], "segv") == 0) {
 		*(volatile int *)0 = 1;
 		return 3;
+	}
+	if (argc > 1 && strcmp(argv[1], "ignore") == 0) {
+		signal(SIGTERM, SIG_IGN);
+		printf("guest: ignoring SIGTERM\n");
+		fflush(stdout);
+		for (;;)
+			pause();
 	}
 	signal(SIGTERM, on_term);
 	printf("guest: waiting for SIGTERM\n");
