@@ -48,9 +48,9 @@ func runProbe(e *env, args []string) int {
 	fmt.Fprintln(e.stdout)
 	fmt.Fprintf(e.stdout, "FUTEX_ROBUST_UNLOCK: %s", yes(caps.RobustUnlock))
 	if caps.RobustUnlock {
-		fmt.Fprintln(e.stdout, " (guest robust unlocks pass through, with FUTEX_ROBUST_LIST32 added for 32-bit guests)")
+		fmt.Fprintln(e.stdout, ": guest robust unlocks pass through, with FUTEX_ROBUST_LIST32 added for 32-bit guests")
 	} else {
-		fmt.Fprintln(e.stdout, " (fexrl performs guest robust unlocks itself)")
+		fmt.Fprintln(e.stdout, ": fexrl performs guest robust unlocks itself")
 	}
 	switch {
 	case caps.RobustList2:
