@@ -88,12 +88,12 @@ func TestProbe(t *testing.T) {
 	if err := json.Unmarshal([]byte(out), &caps); err != nil {
 		t.Fatal(err)
 	}
-	for _, k := range []string{"set_robust_list2", "set_robust_list", "bits"} {
+	for _, k := range []string{"set_robust_list2", "set_robust_list", "bits", "futex_robust_unlock"} {
 		if _, ok := caps[k]; !ok {
 			t.Errorf("probe JSON lacks %q: %s", k, out)
 		}
 	}
-	if code, out, _ := runCmd(t, "probe"); code != 0 || !strings.Contains(out, "back end:") {
+	if code, out, _ := runCmd(t, "probe"); code != 0 || !strings.Contains(out, "back end:") || !strings.Contains(out, "FUTEX_ROBUST_UNLOCK: ") {
 		t.Errorf("probe text: %d %q", code, out)
 	}
 }
