@@ -262,18 +262,9 @@ func unlockWindowExit(t testing.TB, walks ...robustlist2.ListWalk) Event {
 	const code, tp = 0x400000, 0x7f0000001000
 	head := uint64(tp + 0x2f0 - 16)
 	const mutex = 0x600000
-	code64, err := hex.DecodeString(glibc64Unlock)
-	if err != nil {
-		t.Fatal(err)
-	}
-	for len(code64)%4 != 0 {
-		code64 = append(code64, 0x90)
-	}
 	mem := []MemWord{{Addr: head, Size: 8, Value: head}, {Addr: head + 8, Size: 8, Value: 1<<64 - 0x20}, {Addr: head + 16, Size: 8, Value: mutex + 0x20},
 		{Addr: mutex, Size: 4, Value: tid}}
-	for i := 0; i < len(code64); i += 4 {
-		mem = append(mem, MemWord{Addr: code + uint64(i), Size: 4, Value: uint64(code64[i]) | uint64(code64[i+1])<<8 | uint64(code64[i+2])<<16 | uint64(code64[i+3])<<24})
-	}
+	mem = append(mem, codeWords(t, glibc64Unlock, 0x90, code)...)
 	return Event{Kind: KindExit, TID: tid, TGID: tid, Cause: shim.CauseSignal, HasRegs: true, Regs: Regs{Mode: 64, IP: code + 0x11, SP: 0x7ffff000, TP: tp},
 		HasMemory: true, Memory: mem, HasWalks: len(walks) > 0, Walks: walks}
 }
@@ -333,20 +324,11 @@ const musl123Unlock = "415741564155415455534889fb4883ec188b2f8b77084189ec89e841f
 func muslUnlockExit(t testing.TB, gpr bool, r15 uint64, walks ...robustlist2.ListWalk) Event {
 	const code, self, mutex, sp = 0x401000, muslSelf, 0x600000, 0x7ffff000
 	head := uint64(self + 0x88) // &self->robust_list.head
-	b, err := hex.DecodeString(musl123Unlock)
-	if err != nil {
-		t.Fatal(err)
-	}
-	for len(b)%4 != 0 {
-		b = append(b, 0xcc)
-	}
 	// The list is empty (the unlock took the mutex off it); pending is
 	// &m->_m_next, 0x20 into the mutex, whose word _m_lock is at 4.
 	mem := []MemWord{{Addr: head, Size: 8, Value: head}, {Addr: head + 8, Size: 8, Value: 1<<64 - 0x1c}, {Addr: head + 16, Size: 8, Value: mutex + 0x20},
 		{Addr: mutex + 4, Size: 4, Value: tid}}
-	for i := 0; i < len(b); i += 4 {
-		mem = append(mem, MemWord{Addr: code + uint64(i), Size: 4, Value: uint64(b[i]) | uint64(b[i+1])<<8 | uint64(b[i+2])<<16 | uint64(b[i+3])<<24})
-	}
+	mem = append(mem, codeWords(t, musl123Unlock, 0xcc, code)...)
 	e := Event{Kind: KindExit, TID: tid, TGID: tid, Cause: shim.CauseSignal, HasRegs: true, Regs: Regs{Mode: 64, IP: code + 0xc4, SP: sp, TP: self},
 		HasMemory: true, Memory: mem, HasWalks: len(walks) > 0, Walks: walks}
 	if gpr {
@@ -508,4 +490,22 @@ func TestReplayMemoryStaysBounded(t *testing.T) {
 	if end := r.Finish(); end.Exits != 3000 || end.Stats.Walks != 3000 {
 		t.Fatalf("end %+v", end)
 	}
+}
+
+// codeWords is machine code given in hex, padded with pad to whole 32-bit
+// words, as the memory words a recorded exit holds at address at.
+func codeWords(t testing.TB, code string, pad byte, at uint64) []MemWord {
+	t.Helper()
+	b, err := hex.DecodeString(code)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for len(b)%4 != 0 {
+		b = append(b, pad)
+	}
+	var mem []MemWord
+	for i := 0; i < len(b); i += 4 {
+		mem = append(mem, MemWord{Addr: at + uint64(i), Size: 4, Value: uint64(b[i]) | uint64(b[i+1])<<8 | uint64(b[i+2])<<16 | uint64(b[i+3])<<24})
+	}
+	return mem
 }
