@@ -90,9 +90,10 @@ func (t *tracer) resume(tk *task, sig int) error {
 	} else {
 		err = cont(tk.tid, sig)
 	}
-	if errors.Is(err, unix.ESRCH) {
-		// Killed meanwhile (SIGKILL needs no permission): its exit
-		// status is on its way.
+	if errors.Is(err, unix.ESRCH) || tk.groupStop && errors.Is(err, unix.EIO) {
+		// Killed meanwhile (SIGKILL needs no permission; a task killed
+		// in a group-stop is no longer in a stop LISTEN can take): its
+		// exit status is on its way.
 		return nil
 	}
 	return err
@@ -117,6 +118,11 @@ func (t *tracer) handle(ev waitEvent) error {
 	tk.stopped = true
 	sig := ws.StopSignal()
 	event := int(ws>>16) & 0xff
+	if event != unix.PTRACE_EVENT_STOP {
+		// Any other stop (SIGKILL's exit stop, a signal after SIGCONT)
+		// means the task left its group-stop: resume it with CONT.
+		tk.groupStop = false
+	}
 	if ce := t.log.Check(zap.DebugLevel, "stop"); ce != nil {
 		ce.Write(zap.Int32("tid", tk.tid), zap.Int("signal", int(sig)), zap.Int("event", event), zap.Bool("launching", tk.launching))
 	}
@@ -133,8 +139,7 @@ func (t *tracer) handle(ev waitEvent) error {
 		switch sig {
 		case unix.SIGSTOP, unix.SIGTSTP, unix.SIGTTIN, unix.SIGTTOU:
 			tk.groupStop = true
-			tk.stopped = false
-			return ptraceListen(tk.tid)
+			return t.resume(tk, 0) // PTRACE_LISTEN
 		}
 		// An interrupt (ours, late) or a new child's first stop.
 		tk.groupStop = false

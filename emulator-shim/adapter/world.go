@@ -3,7 +3,11 @@
 package adapter
 
 import (
+	"bytes"
 	"errors"
+	"fmt"
+	"os"
+	"time"
 
 	"go.uber.org/zap"
 	"golang.org/x/sys/unix"
@@ -48,15 +52,28 @@ func (t *tracer) stopWorld(wc *walkContext) {
 		}
 		waiting = append(waiting, o)
 	}
-	for _, o := range waiting {
-		for {
+	// Most tasks stop at once. One that does not is inside the kernel and
+	// cannot get out: a parent waiting for its vfork child, a thread
+	// waiting in exec for its siblings to die, a zombie. It runs no guest
+	// code until it returns to user mode, and the pending interrupt stops
+	// it right there, so the walk need not wait for it (the main loop
+	// resumes it from that late stop); waiting would deadlock.
+	deadline := time.Now().Add(20 * time.Millisecond)
+	for len(waiting) > 0 {
+		rest := waiting[:0]
+		for _, o := range waiting {
 			var ws unix.WaitStatus
-			_, err := unix.Wait4(int(o.tid), &ws, unix.WALL, nil)
-			if err == unix.EINTR {
+			wpid, err := unix.Wait4(int(o.tid), &ws, unix.WALL|unix.WNOHANG, nil)
+			if err == unix.EINTR || err == nil && wpid == 0 {
+				if time.Now().Before(deadline) || !inKernelWait(o.tid) {
+					rest = append(rest, o)
+				} else {
+					t.log.Debug("not waiting for a task held in the kernel", zap.Int32("tid", o.tid))
+				}
 				continue
 			}
 			if err != nil {
-				break
+				continue
 			}
 			o.stopped = true
 			event := int(ws>>16) & 0xff
@@ -72,9 +89,28 @@ func (t *tracer) stopWorld(wc *walkContext) {
 				// interrupt will show up again as an extra stop then.
 				t.queue = append(t.queue, waitEvent{o.tid, ws})
 			}
-			break
+		}
+		waiting = rest
+		if len(waiting) > 0 {
+			time.Sleep(50 * time.Microsecond)
 		}
 	}
+}
+
+// inKernelWait reports whether thread tid sleeps uninterruptibly (state D:
+// vfork and exec waits are killable sleeps) or is a zombie, from
+// /proc/TID/stat. A running or interruptibly sleeping task will stop.
+func inKernelWait(tid int32) bool {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", tid))
+	if err != nil {
+		return true // gone
+	}
+	i := bytes.LastIndexByte(b, ')')
+	if i < 0 || i+2 >= len(b) {
+		return false
+	}
+	st := b[i+2]
+	return st == 'D' || st == 'Z' || st == 'X'
 }
 
 // resumeWorld lets the tasks stopWorld stopped go on.
