@@ -151,6 +151,17 @@ func signalsAndStatus(t *testing.T, flag string) {
 	if err := exec.Command(fexrl, "run", "--", filepath.Join(dir, "no-such-program")).Run(); !errorsAs(err, &ee) || ee.ExitCode() != 127 {
 		t.Fatalf("a missing program: %v, want exit 127", err)
 	}
+	// A directory, or a file without execute permission: there, but not
+	// runnable, 126 as a shell says.
+	plain := filepath.Join(dir, "plain")
+	if err := os.WriteFile(plain, []byte("x"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	for _, p := range []string{dir, plain} {
+		if err := exec.Command(fexrl, "run", "--", p).Run(); !errorsAs(err, &ee) || ee.ExitCode() != 126 {
+			t.Fatalf("fexrl run %s: %v, want exit 126", p, err)
+		}
+	}
 }
 
 func errorsAs(err error, ee **exec.ExitError) bool {

@@ -19,6 +19,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io/fs"
 	"os"
 	"os/exec"
 	"os/signal"
@@ -224,6 +225,10 @@ type Result struct {
 // ErrNotFound is returned when the guest program cannot be found.
 var ErrNotFound = errors.New("program not found")
 
+// ErrNotExecutable is returned when the guest program exists but cannot
+// be run (a directory, a file without execute permission).
+var ErrNotExecutable = errors.New("program not executable")
+
 // Run starts argv[0] (looked up in PATH) under the adapter and returns
 // when the guest process and every process it created have ended.
 func Run(ctx context.Context, argv []string, opts Options) (*Result, error) {
@@ -232,7 +237,11 @@ func Run(ctx context.Context, argv []string, opts Options) (*Result, error) {
 	}
 	path, err := exec.LookPath(argv[0])
 	if err != nil {
-		return nil, fmt.Errorf("%s: %w", argv[0], ErrNotFound)
+		if errors.Is(err, exec.ErrNotFound) || errors.Is(err, fs.ErrNotExist) {
+			return nil, fmt.Errorf("%s: %w", argv[0], ErrNotFound)
+		}
+		// There, but not something to run: a directory, no x bit.
+		return nil, fmt.Errorf("%s: %w (%v)", argv[0], ErrNotExecutable, err)
 	}
 	self, err := os.Executable()
 	if err != nil {
