@@ -126,6 +126,13 @@ func signalsAndStatus(t *testing.T, flag string) {
 		t.Fatalf("SIGTERM to fexrl: %v, guest said %q", err, line)
 	}
 
+	// A guest that kills a child it stopped: the child leaves its
+	// group-stop by dying, and fexrl must let it.
+	if b, err := exec.Command(fexrl, "run", "--", guest, "stopkill").Output(); err != nil ||
+		string(b) != "child stopped by signal 19\nchild killed by signal 9\n" {
+		t.Fatalf("stopkill: %v, %q", err, b)
+	}
+
 	// A guest that ignores SIGTERM: the second one is sent as SIGKILL.
 	cmd = exec.Command(fexrl, "run", "--", guest, "ignore")
 	if out, err = cmd.StdoutPipe(); err != nil {

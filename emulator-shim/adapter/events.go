@@ -90,10 +90,9 @@ func (t *tracer) resume(tk *task, sig int) error {
 	} else {
 		err = cont(tk.tid, sig)
 	}
-	if errors.Is(err, unix.ESRCH) || tk.groupStop && errors.Is(err, unix.EIO) {
-		// Killed meanwhile (SIGKILL needs no permission; a task killed
-		// in a group-stop is no longer in a stop LISTEN can take): its
-		// exit status is on its way.
+	if errors.Is(err, unix.ESRCH) {
+		// Killed meanwhile (SIGKILL needs no permission): its exit
+		// status is on its way.
 		return nil
 	}
 	return err

@@ -38,10 +38,10 @@ func (t *tracer) stopWorld(wc *walkContext) {
 			continue
 		}
 		if o.walked {
-			// Past its exit: it runs no more guest code. A thread group
-			// leader that exited before its threads stays a zombie that
-			// reports nothing until they end, so waiting for it to stop
-			// would wait forever.
+			// Past its exit: it runs no more guest code (a thread group
+			// leader that exited first is a zombie until its threads
+			// end). The kernel-wait check below would let it go too, but
+			// only after its delay.
 			continue
 		}
 		if err := unix.PtraceInterrupt(int(o.tid)); err != nil {

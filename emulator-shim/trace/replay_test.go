@@ -231,14 +231,7 @@ func TestReplay(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			out, end := replayText(t, build(t, tt.cfg, tt.events...))
-			rest := out
-			for _, w := range tt.want {
-				i := strings.Index(rest, w)
-				if i < 0 {
-					t.Fatalf("output lacks %q (in order)\n%s", w, out)
-				}
-				rest = rest[i+len(w):]
-			}
+			containsInOrder(t, out, tt.want)
 			if end.Diffs != tt.diffs {
 				t.Fatalf("%d differences, want %d\n%s", end.Diffs, tt.diffs, out)
 			}
@@ -389,14 +382,7 @@ func TestReplayUnlockWindowGPR(t *testing.T) {
 				t.Fatalf("trace has gpr %v, want %v\n%s", got, tt.gpr, tr)
 			}
 			out, end := replayText(t, tr)
-			rest := out
-			for _, w := range tt.want {
-				i := strings.Index(rest, w)
-				if i < 0 {
-					t.Fatalf("output lacks %q (in order)\n%s", w, out)
-				}
-				rest = rest[i+len(w):]
-			}
+			containsInOrder(t, out, tt.want)
 			if end.Diffs != tt.diffs || end.Stats.UnlockWindows != tt.windows {
 				t.Fatalf("%d differences, %d unlock windows; want %d and %d\n%s", end.Diffs, end.Stats.UnlockWindows, tt.diffs, tt.windows, out)
 			}
@@ -508,4 +494,17 @@ func codeWords(t testing.TB, code string, pad byte, at uint64) []MemWord {
 		mem = append(mem, MemWord{Addr: at + uint64(i), Size: 4, Value: uint64(b[i]) | uint64(b[i+1])<<8 | uint64(b[i+2])<<16 | uint64(b[i+3])<<24})
 	}
 	return mem
+}
+
+// containsInOrder fails t unless out holds every string of want, in order.
+func containsInOrder(t testing.TB, out string, want []string) {
+	t.Helper()
+	rest := out
+	for _, w := range want {
+		i := strings.Index(rest, w)
+		if i < 0 {
+			t.Fatalf("output lacks %q (in order)\n%s", w, out)
+		}
+		rest = rest[i+len(w):]
+	}
 }
