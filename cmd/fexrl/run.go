@@ -14,7 +14,6 @@ import (
 
 	"go.uber.org/zap"
 
-	"github.com/fexrl/fexrl/abi"
 	"github.com/fexrl/fexrl/emulator-shim/adapter"
 	"github.com/fexrl/fexrl/internal/logging"
 	"github.com/fexrl/fexrl/robustlist2"
@@ -160,24 +159,6 @@ func writeReport(path, mode string, res *adapter.Result, walks []adapter.WalkEve
 		return err
 	}
 	return os.WriteFile(path, append(b, '\n'), 0o644)
-}
-
-// wordString spells a futex word: its owner's TID and flags.
-func wordString(v uint32) string {
-	var parts []string
-	if tid := v & abi.FutexTIDMask; tid != 0 {
-		parts = append(parts, fmt.Sprintf("TID %d", tid))
-	}
-	if v&abi.FutexOwnerDied != 0 {
-		parts = append(parts, "OWNER_DIED")
-	}
-	if v&abi.FutexWaiters != 0 {
-		parts = append(parts, "WAITERS")
-	}
-	if len(parts) == 0 {
-		return "0"
-	}
-	return fmt.Sprintf("%s (%#x)", strings.Join(parts, "|"), v)
 }
 
 // explain prints the walks for a human.

@@ -1,0 +1,555 @@
+// Package server is fexrl beside the emulator: one Go process per
+// emulated process tree that every emulator process of the tree connects
+// to with the C client (emulator-shim/client). It holds the tree's shim
+// (translator and robustlist2 inside, the same semantics as in process),
+// answers the guest's robust-list syscalls and walks a dying task's lists,
+// reaching the guest's memory through the client: while a dying thread
+// waits in the client, the client compare-and-swaps futex words and wakes
+// waiters for the server, atomically in the emulator's own address space.
+//
+// A Go runtime cannot live inside an emulator that forks (the guest's
+// fork is a host fork of the whole emulator, and Go cannot run in a child
+// forked without exec), which is why the server is a process of its own,
+// as FEX-Emu's FEXServer is.
+//
+// Locks: Server.mu guards the process table (procs, conns, seen); it is
+// never held while a connection waits for its client. The shim has its
+// own locks. Each connection's state (conn, its clientMem) belongs to the
+// one goroutine serving it.
+package server
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"sort"
+	"sync"
+	"time"
+
+	"go.uber.org/zap"
+	"golang.org/x/sys/unix"
+
+	"github.com/fexrl/fexrl/abi"
+	"github.com/fexrl/fexrl/abi/x86_32"
+	"github.com/fexrl/fexrl/abi/x86_64"
+	shim "github.com/fexrl/fexrl/emulator-shim"
+	"github.com/fexrl/fexrl/emulator-shim/protocol"
+	"github.com/fexrl/fexrl/robustlist2"
+	"github.com/fexrl/fexrl/translator"
+)
+
+// Config configures a Server.
+type Config struct {
+	// Logger receives structured logs; nil means none.
+	Logger *zap.Logger
+	// Shim configures the tree's shim. Memory and Waker are ignored: each
+	// process's memory is reached through its client.
+	Shim shim.Config
+}
+
+// Server serves one emulated process tree.
+type Server struct {
+	log  *zap.Logger
+	shim *shim.Shim
+	cfg  Config
+
+	start time.Time
+
+	mu    sync.Mutex
+	procs map[int32]*process // by pid
+	conns map[*conn]struct{}
+	seen  map[int32]struct{} // every pid that connected
+	// idle is signalled whenever the number of connections drops to 0.
+	idle chan struct{}
+}
+
+// process is one emulator process of the tree.
+type process struct {
+	pid, forkedFrom int32
+	program         string
+	guestBits       uint32
+	guestBase       uint64
+	conn            *conn // nil once it closed
+	connected       time.Time
+	exec            *preparedExec // an announced exec; guarded by Server.mu
+	execs           int
+	// commitMu is held while an exec is committed, so that the new
+	// image's first message waits for the old image's walks.
+	commitMu sync.Mutex
+}
+
+// New returns a server with no processes.
+func New(cfg Config) *Server {
+	log := cfg.Logger
+	if log == nil {
+		log = zap.NewNop()
+	}
+	sc := cfg.Shim
+	sc.Memory, sc.Waker = nil, nil
+	if sc.Logger == nil {
+		sc.Logger = log
+	}
+	return &Server{
+		log: log, cfg: cfg, shim: shim.New(sc), start: time.Now(),
+		procs: map[int32]*process{}, conns: map[*conn]struct{}{}, seen: map[int32]struct{}{},
+		idle: make(chan struct{}, 1),
+	}
+}
+
+// Shim returns the tree's shim (for reports and tests).
+func (s *Server) Shim() *shim.Shim { return s.shim }
+
+// Filters returns the syscalls a client offers to this server: the
+// robust-list syscalls of the i386 and x86-64 ABIs.
+func (s *Server) Filters() []protocol.Filter {
+	var fs []protocol.Filter
+	for _, a := range []abi.Arch{x86_32.Arch(), x86_64.Arch()} {
+		for _, n := range a.Syscalls.Named() {
+			if n.Nr == abi.NoSyscall || !translator.Classify(a, n.Nr).RobustList() {
+				continue
+			}
+			k := translator.Classify(a, n.Nr)
+			if s.cfg.Shim.NoRobustList2 && (k == translator.KindSetRobustList2 || k == translator.KindGetRobustList2) {
+				continue // the emulator's own ENOSYS is the answer
+			}
+			fs = append(fs, protocol.Filter{ABIBits: uint32(a.Bits), Nr: uint32(n.Nr)})
+		}
+	}
+	return fs
+}
+
+// Serve accepts connections on ln until ctx is done, and serves each on
+// its own goroutine. It closes ln and every connection before it returns.
+func (s *Server) Serve(ctx context.Context, ln *Listener) error {
+	stop := context.AfterFunc(ctx, ln.shutdown)
+	defer stop()
+	var wg sync.WaitGroup
+	defer func() {
+		s.mu.Lock()
+		for c := range s.conns {
+			c.shutdown()
+		}
+		s.mu.Unlock()
+		wg.Wait()
+		ln.Close()
+	}()
+	for {
+		fd, err := ln.accept()
+		if err != nil {
+			if ctx.Err() != nil {
+				return nil
+			}
+			return err
+		}
+		c := newConn(fd)
+		s.mu.Lock()
+		s.conns[c] = struct{}{}
+		s.mu.Unlock()
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			s.serveConn(c)
+		}()
+	}
+}
+
+// ServeTree is Serve for a server started for one tree by the client
+// (FEXRL_CLIENT_AUTOSTART): it also returns once no connection is open
+// and none of the processes that connected, nor root, is alive.
+func (s *Server) ServeTree(ctx context.Context, ln *Listener, root int32) error {
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	go func() {
+		for {
+			select {
+			case <-ctx.Done():
+				return
+			case <-s.idle:
+			}
+			// Linger while a process of the tree lives: an exec'd image
+			// or a forked child may still connect.
+			for {
+				if s.connections() > 0 {
+					break
+				}
+				if !s.treeAlive(root) {
+					s.log.Info("the process tree has ended; the server stops")
+					cancel()
+					return
+				}
+				select {
+				case <-ctx.Done():
+					return
+				case <-time.After(50 * time.Millisecond):
+				}
+			}
+		}
+	}()
+	return s.Serve(ctx, ln)
+}
+
+func (s *Server) connections() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return len(s.conns)
+}
+
+func (s *Server) treeAlive(root int32) bool {
+	s.mu.Lock()
+	pids := make([]int32, 0, len(s.seen)+1)
+	for p := range s.seen {
+		pids = append(pids, p)
+	}
+	s.mu.Unlock()
+	if root > 0 {
+		pids = append(pids, root)
+	}
+	for _, p := range pids {
+		if unix.Kill(int(p), 0) != unix.ESRCH && !zombie(p) {
+			return true
+		}
+	}
+	return false
+}
+
+// zombie reports whether pid has ended but not been reaped.
+func zombie(pid int32) bool {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		return true
+	}
+	for i := len(b) - 1; i > 0; i-- {
+		if b[i] == ')' {
+			return i+2 < len(b) && b[i+2] == 'Z'
+		}
+	}
+	return false
+}
+
+// serveConn serves one connection until it closes.
+func (s *Server) serveConn(c *conn) {
+	var p *process
+	defer func() {
+		c.close()
+		s.mu.Lock()
+		delete(s.conns, c)
+		n := len(s.conns)
+		s.mu.Unlock()
+		if p != nil {
+			s.closed(p, c)
+		}
+		if n == 0 {
+			select {
+			case s.idle <- struct{}{}:
+			default:
+			}
+		}
+	}()
+	for {
+		t, body, err := c.recv()
+		if err != nil {
+			if !errors.Is(err, errClosed) {
+				s.log.Warn("client connection failed", zap.Error(err), zap.Int32("pid", pidOf(p)))
+			}
+			return
+		}
+		if p == nil && (t == protocol.TypeStatus || t == protocol.TypeStats) {
+			// A tool asking, not an emulator process: no hello needed.
+			if err := s.handle(nil, c, t, body); err != nil {
+				s.log.Warn("status request failed", zap.Error(err))
+				return
+			}
+			continue
+		}
+		if p == nil {
+			if p, err = s.hello(c, t, body); err != nil {
+				s.log.Warn("client refused", zap.Error(err))
+				return
+			}
+			continue
+		}
+		c.mem.reset()
+		if err := s.handle(p, c, t, body); err != nil {
+			s.log.Warn("client connection dropped", zap.Int32("pid", p.pid), zap.Error(err))
+			return
+		}
+		if c.broken != nil {
+			s.log.Warn("client connection dropped", zap.Int32("pid", p.pid), zap.Error(c.broken))
+			return
+		}
+	}
+}
+
+func pidOf(p *process) int32 {
+	if p == nil {
+		return 0
+	}
+	return p.pid
+}
+
+// refuse answers with an Error message.
+func (c *conn) refuse(code unix.Errno, format string, a ...any) error {
+	text := fmt.Sprintf(format, a...)
+	c.out = protocol.AppendError(c.out[:0], protocol.ErrorMsg{Code: -int32(code), Text: text})
+	_ = c.send()
+	return errors.New(text)
+}
+
+// hello takes the client's first message.
+func (s *Server) hello(c *conn, t protocol.Type, body []byte) (*process, error) {
+	if t != protocol.TypeHello {
+		return nil, c.refuse(unix.EPROTO, "fexrl server: the first message must be hello, not %v", t)
+	}
+	h, err := protocol.DecodeHello(body)
+	if err != nil {
+		return nil, c.refuse(unix.EPROTO, "fexrl server: %v", err)
+	}
+	if h.Version != protocol.Version {
+		return nil, c.refuse(unix.EPROTONOSUPPORT, "fexrl server speaks protocol version %d, the client %d: use a client and server of one fexrl release",
+			protocol.Version, h.Version)
+	}
+	if h.PID <= 0 {
+		return nil, c.refuse(unix.EINVAL, "fexrl server: hello with pid %d", h.PID)
+	}
+	var cred *unix.Ucred
+	if cred, err = unix.GetsockoptUcred(c.fd, unix.SOL_SOCKET, unix.SO_PEERCRED); err == nil && cred.Pid != h.PID {
+		return nil, c.refuse(unix.EINVAL, "fexrl server: hello says pid %d, the socket's peer is pid %d", h.PID, cred.Pid)
+	}
+	p := &process{pid: h.PID, forkedFrom: h.ForkedFrom, program: h.Program, guestBits: h.GuestBits,
+		guestBase: h.GuestBase, conn: c, connected: time.Now()}
+	s.mu.Lock()
+	old := s.procs[h.PID]
+	s.procs[h.PID] = p
+	s.seen[h.PID] = struct{}{}
+	s.mu.Unlock()
+	if old != nil {
+		// The new image of an exec commits the old image's walks, or
+		// waits until the old connection's close has.
+		s.commitExec(old)
+		p.execs = old.execs
+	}
+	if _, ok := s.shim.Registry().Lookup(h.PID); !ok || h.ForkedFrom != 0 {
+		// A forked child starts with no list, as in the kernel.
+		s.shim.TaskStarted(h.PID, h.PID)
+	}
+	c.out = protocol.AppendHelloOK(c.out[:0], protocol.HelloOK{Version: protocol.Version, Filters: s.Filters()})
+	if err := c.send(); err != nil {
+		return nil, err
+	}
+	s.log.Debug("client connected", zap.Int32("pid", h.PID), zap.Int32("forked_from", h.ForkedFrom),
+		zap.String("program", h.Program), zap.Uint64("guest_base", h.GuestBase))
+	return p, nil
+}
+
+// closed handles the end of p's connection: an announced exec succeeded
+// (the close-on-exec socket closed without a failure), or the process is
+// gone and its remaining tasks with it.
+func (s *Server) closed(p *process, c *conn) {
+	s.mu.Lock()
+	if p.conn == c {
+		p.conn = nil
+	}
+	cur := s.procs[p.pid]
+	pending := p.exec != nil
+	s.mu.Unlock()
+	if pending {
+		s.commitExec(p)
+		return
+	}
+	if cur != p {
+		return // a new image took the pid over
+	}
+	var left []int32
+	for _, t := range s.shim.Registry().Tasks() {
+		if t.TGID() == p.pid {
+			left = append(left, t.TID())
+		}
+	}
+	for _, tid := range left {
+		if t, ok := s.shim.Registry().Lookup(tid); ok && len(t.Lists()) > 0 {
+			s.log.Warn("emulator process ended without reporting a thread's death: its lists were not walked",
+				zap.Int32("pid", p.pid), zap.Int32("tid", tid))
+		}
+		s.shim.Forget(tid)
+	}
+	s.mu.Lock()
+	if s.procs[p.pid] == p {
+		delete(s.procs, p.pid)
+	}
+	s.mu.Unlock()
+}
+
+// handle serves one request of p.
+func (s *Server) handle(p *process, c *conn, t protocol.Type, body []byte) error {
+	env := &shim.Env{Memory: &c.mem, Waker: &c.mem}
+	switch t {
+	case protocol.TypeTaskCreated:
+		tc, err := protocol.DecodeTaskCreated(body)
+		if err != nil {
+			return err
+		}
+		if tc.Child <= 0 || tc.ChildTGID <= 0 {
+			return fmt.Errorf("%w: task-created child %d tgid %d", protocol.ErrMalformed, tc.Child, tc.ChildTGID)
+		}
+		s.shim.TaskCreated(tc.Parent, tc.Child, tc.ChildTGID)
+		return nil
+	case protocol.TypeSyscall:
+		sc, err := protocol.DecodeSyscall(body)
+		if err != nil {
+			return err
+		}
+		var a abi.Arch
+		switch sc.ABIBits {
+		case 32:
+			a = x86_32.Arch()
+		case 64:
+			a = x86_64.Arch()
+		default:
+			c.out = protocol.AppendResult(c.out[:0], protocol.Result{})
+			return c.send()
+		}
+		call := translator.Call{ABI: a, Nr: int(sc.Nr), Args: sc.Args}
+		if int64(call.Nr) != sc.Nr {
+			call.Nr = -1
+		}
+		res, handled := s.shim.Syscall(sc.TID, call, env)
+		if c.broken != nil {
+			return nil
+		}
+		c.out = protocol.AppendResult(c.out[:0], protocol.Result{Handled: handled, Ret: int64(res)})
+		return c.send()
+	case protocol.TypeThreadExit:
+		e, err := protocol.DecodeExit(t, body)
+		if err != nil {
+			return err
+		}
+		cause := shim.CauseExit
+		switch e.Cause {
+		case protocol.CauseExit:
+		case protocol.CauseExitGroup:
+			cause = shim.CauseExitGroup
+		case protocol.CauseSignal:
+			cause = shim.CauseSignal
+		default:
+			return fmt.Errorf("%w: thread-exit cause %d", protocol.ErrMalformed, e.Cause)
+		}
+		var d protocol.Done
+		s.exit(e.TID, cause, deathFor(e.Deaths, e.TID), env, &d)
+		return s.done(c, d)
+	case protocol.TypeProcessExit:
+		e, err := protocol.DecodeExit(t, body)
+		if err != nil {
+			return err
+		}
+		cause := shim.CauseExitGroup
+		if e.Sig != 0 {
+			cause = shim.CauseSignal
+		}
+		var d protocol.Done
+		for _, tid := range s.threadsOf(p.pid, e.TID) {
+			s.exit(tid, cause, deathFor(e.Deaths, tid), env, &d)
+		}
+		return s.done(c, d)
+	case protocol.TypeExec:
+		e, err := protocol.DecodeExit(t, body)
+		if err != nil {
+			return err
+		}
+		s.prepareExec(p, c, e)
+		return s.done(c, protocol.Done{})
+	case protocol.TypeExecFailed:
+		f, err := protocol.DecodeExecFailed(body)
+		if err != nil {
+			return err
+		}
+		if x := s.takeExec(p); x != nil {
+			s.log.Info("exec failed: nothing prepared is written", zap.Int32("tid", f.TID), zap.String("errno", unix.Errno(f.Err).Error()))
+			x.release()
+		}
+		return nil
+	case protocol.TypeStats:
+		c.out = protocol.AppendStatsReply(c.out[:0], statsCounters(s.shim.Stats()))
+		return c.send()
+	case protocol.TypeStatus:
+		flags, err := protocol.DecodeStatus(body)
+		if err != nil {
+			return err
+		}
+		return s.sendStatus(c, flags)
+	}
+	return fmt.Errorf("%w: unexpected %v", protocol.ErrMalformed, t)
+}
+
+// threadsOf returns the tasks of thread group pid, with last at the end.
+func (s *Server) threadsOf(pid, last int32) []int32 {
+	var out []int32
+	haveLast := false
+	for _, t := range s.shim.Registry().Tasks() {
+		if t.TGID() != pid {
+			continue
+		}
+		if t.TID() == last {
+			haveLast = true
+			continue
+		}
+		out = append(out, t.TID())
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i] < out[j] })
+	if haveLast {
+		out = append(out, last)
+	}
+	return out
+}
+
+// exit walks tid's lists and adds what happened to d.
+func (s *Server) exit(tid int32, cause shim.Cause, st *translator.DeathState, env *shim.Env, d *protocol.Done) {
+	walks := s.shim.TaskExited(tid, shim.Death{Cause: cause, State: st}, env)
+	addDone(d, walks)
+}
+
+func addDone(d *protocol.Done, walks []robustlist2.ListWalk) {
+	for _, w := range walks {
+		d.Lists++
+		if r := w.Report; r != nil {
+			d.Entries += uint32(r.Visited)
+			d.Marked += uint32(r.Marked)
+			d.Woken += uint32(r.Woken)
+			if r.LimitHit() {
+				d.LimitHits++
+			}
+			if r.Failed() {
+				d.Faults++
+			}
+		}
+	}
+}
+
+func (s *Server) done(c *conn, d protocol.Done) error {
+	if c.broken != nil {
+		return nil
+	}
+	c.out = protocol.AppendDone(c.out[:0], d)
+	return c.send()
+}
+
+// deathFor finds tid's registers among deaths.
+func deathFor(deaths []protocol.Death, tid int32) *translator.DeathState {
+	for i := range deaths {
+		if d := &deaths[i]; d.TID == tid && (d.Mode == 32 || d.Mode == 64) {
+			regs := d.Regs
+			return &translator.DeathState{Mode: int(d.Mode), IP: d.IP, ThreadPointer: d.TP, Flags: d.Flags,
+				Reg: (&translator.Regs{RAX: regs[0], RCX: regs[1], RDX: regs[2], RBX: regs[3], RSP: regs[4], RBP: regs[5],
+					RSI: regs[6], RDI: regs[7], R8: regs[8], R9: regs[9], R10: regs[10], R11: regs[11], R12: regs[12],
+					R13: regs[13], R14: regs[14], R15: regs[15]}).Lookup}
+		}
+	}
+	return nil
+}
+
+// statsCounters lists the shim's counters in the order of the C
+// client's struct fexrl_stats.
+func statsCounters(st shim.Stats) []int64 {
+	return []int64{st.Tasks, st.ListsRegistered, st.Walks, st.EntriesWalked, st.OwnerDiedMarked, st.Woken,
+		st.WakeErrors, st.LimitHits, st.WalkFaults, st.UnknownTasks, st.HostWalked, st.UnlockWindows}
+}
