@@ -40,6 +40,7 @@ func commands() []command {
 		{"record", "run a guest program like run, and write a trace of it", runRecord},
 		{"replay", "replay a trace through fexrl and print what it does", runReplay},
 		{"import", "turn strace or qemu -strace output into a trace", runImport},
+		{"qemu", "run a guest program under the patched QEMU linux-user with a fexrl server", runQemu},
 		{"serve", "serve an emulated process tree's fexrl clients (the server beside the emulator)", runServe},
 		{"status", "show a running server's tasks, their lists and the robust mutexes they hold now", runStatus},
 	}

@@ -9,14 +9,12 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"strings"
 	"sync"
 
 	"go.uber.org/zap"
 
 	"github.com/fexrl/fexrl/emulator-shim/adapter"
 	"github.com/fexrl/fexrl/internal/logging"
-	"github.com/fexrl/fexrl/robustlist2"
 )
 
 const runSynopsis = "[--mode emulated|native] [--report FILE] [--explain] [--log-level L] [--log-json] [--robust-list2] [--unbounded] [--kernel-unlock-rule] [--robust-unlock auto|emulate|host] -- PROGRAM [ARGS...]"
@@ -163,42 +161,9 @@ func writeReport(path, mode string, res *adapter.Result, walks []adapter.WalkEve
 
 // explain prints the walks for a human.
 func (l *walkLog) explain(w io.Writer, mode string, res *adapter.Result) {
-	s := res.Stats
-	fmt.Fprintf(w, "fexrl (%s): %d task(s), %d list(s) registered, %d walk(s), %d entr(ies) walked, %d marked OWNER_DIED, %d waiter(s) woken, %d limit hit(s)\n",
-		mode, res.Tasks, s.ListsRegistered, s.Walks, s.EntriesWalked, s.OwnerDiedMarked, s.Woken, s.LimitHits)
-	for _, we := range l.walks {
-		r := we.Walk.Report
-		if r == nil {
-			fmt.Fprintf(w, "  tid %d (%s): list %s at %#x walked by the host kernel (%s)\n", we.TID, we.Cause,
-				robustlist2.SlotName(we.Walk.Index), we.Walk.Slot.Head, we.Walk.Slot.Backend)
-			continue
-		}
-		if len(r.Entries) == 0 && r.Stop == robustlist2.StopEnd {
-			continue
-		}
-		fmt.Fprintf(w, "  tid %d (%s): %s list %s, head %#x, futex_offset %d: %d entr(ies), stop: %s\n",
-			we.TID, we.Cause, r.Bits, robustlist2.SlotName(we.Walk.Index), r.Head, r.FutexOffset, r.Visited, r.Stop)
-		for _, en := range r.Entries {
-			kind := "entry"
-			if en.Pending {
-				kind = "pending"
-			}
-			var extra []string
-			if en.PI {
-				extra = append(extra, "PI")
-			}
-			if en.Wakes > 0 {
-				if en.Woken >= 0 {
-					extra = append(extra, fmt.Sprintf("woke %d waiter(s)", en.Woken))
-				} else {
-					extra = append(extra, "wake failed")
-				}
-			}
-			fmt.Fprintf(w, "    %-7s %#x, futex word %#x: %s, %s -> %s", kind, en.Node, en.Word, en.Action, wordString(en.Old), wordString(en.New))
-			if len(extra) > 0 {
-				fmt.Fprintf(w, ", %s", strings.Join(extra, ", "))
-			}
-			fmt.Fprintln(w)
-		}
+	walks := make([]walkEntry, len(l.walks))
+	for i, we := range l.walks {
+		walks[i] = walkEntry{TID: we.TID, TGID: we.TGID, Cause: we.Cause, Walk: we.Walk}
 	}
+	explainWalks(w, mode, res.Tasks, res.Stats, walks)
 }

@@ -94,7 +94,10 @@ func TestMalformed(t *testing.T) {
 			return err
 		}()},
 		{"not an op", func() error { _, err := DecodeOp(TypeHello, make([]byte, 16)); return err }()},
-		{"handled 2", func() error { _, err := DecodeResult([]byte{2, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0}); return err }()},
+		{"handled 2", func() error {
+			_, err := DecodeResult([]byte{2, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0})
+			return err
+		}()},
 	}
 	for _, tc := range tests {
 		if !errors.Is(tc.err, ErrMalformed) {

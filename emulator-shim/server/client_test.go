@@ -98,7 +98,7 @@ func runEmulator(t testing.TB, addr string, args ...string) (string, error) {
 // in FUTEX_WAIT, fork, exec, hostile lists.
 func TestCEmulator(t *testing.T) {
 	lives := "100000"
-	if testing.Short() {
+	if testing.Short() || raceEnabled {
 		lives = "2000"
 	}
 	tests := []struct {

@@ -25,6 +25,7 @@ import (
 	"os"
 	"sort"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"go.uber.org/zap"
@@ -62,6 +63,10 @@ type Server struct {
 	seen  map[int32]struct{} // every pid that connected
 	// idle is signalled whenever the number of connections drops to 0.
 	idle chan struct{}
+	// guarded: the guard traces the tree (StartGuarded).
+	guarded bool
+
+	guardWalks atomic.Int64
 }
 
 // process is one emulator process of the tree.
@@ -161,18 +166,17 @@ func (s *Server) ServeTree(ctx context.Context, ln *Listener, root int32) error 
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	go func() {
-		for {
-			select {
-			case <-ctx.Done():
-				return
-			case <-s.idle:
+		for first := true; ; first = false {
+			if !first {
+				select {
+				case <-ctx.Done():
+					return
+				case <-s.idle:
+				}
 			}
 			// Linger while a process of the tree lives: an exec'd image
 			// or a forked child may still connect.
-			for {
-				if s.connections() > 0 {
-					break
-				}
+			for s.connections() == 0 {
 				if !s.treeAlive(root) {
 					s.log.Info("the process tree has ended; the server stops")
 					cancel()
@@ -181,7 +185,7 @@ func (s *Server) ServeTree(ctx context.Context, ln *Listener, root int32) error 
 				select {
 				case <-ctx.Done():
 					return
-				case <-time.After(50 * time.Millisecond):
+				case <-time.After(20 * time.Millisecond):
 				}
 			}
 		}

@@ -19,6 +19,11 @@ type Status struct {
 	PID      int    `json:"pid"`
 	Protocol int    `json:"protocol"`
 	Uptime   string `json:"uptime"`
+	// Guard says whether the server traces the tree's emulators for
+	// deaths that run no code ("on", with GuardWalks walks so far), or
+	// why not.
+	Guard      string `json:"guard"`
+	GuardWalks int64  `json:"guard_walks"`
 	// Stats are the tree's counters.
 	Stats shim.Stats `json:"stats"`
 	// Processes are the emulator processes, by pid.
@@ -83,6 +88,11 @@ func (s *Server) Status() Status {
 	st := Status{PID: os.Getpid(), Protocol: protocol.Version, Uptime: time.Since(s.start).Round(time.Millisecond).String(),
 		Stats: s.shim.Stats()}
 	s.mu.Lock()
+	st.Guard = "off: the server is not the emulators' tracer (only fexrl qemu starts it so)"
+	if s.guarded {
+		st.Guard = "on"
+	}
+	st.GuardWalks = s.guardWalks.Load()
 	procs := make([]*process, 0, len(s.procs))
 	for _, p := range s.procs {
 		procs = append(procs, p)

@@ -1,0 +1,183 @@
+//go:build linux && amd64
+
+package main
+
+import (
+	"context"
+	"errors"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"runtime"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/fexrl/fexrl/fixtures"
+	"github.com/fexrl/fexrl/internal/hostcap"
+)
+
+var patchedQemu = struct {
+	once sync.Once
+	dir  string
+	err  error
+}{}
+
+// qemuDirForTest returns the patched QEMU's directory: $FEXRL_QEMU_DIR, or
+// what scripts/qemu builds (cached by the hash of its inputs).
+func qemuDirForTest(t testing.TB) string {
+	t.Helper()
+	patchedQemu.once.Do(func() {
+		if d := os.Getenv("FEXRL_QEMU_DIR"); d != "" {
+			patchedQemu.dir = d
+			return
+		}
+		_, self, _, _ := runtime.Caller(0)
+		script := filepath.Join(filepath.Dir(self), "..", "..", "scripts", "qemu")
+		cmd := exec.Command(script)
+		var stderr strings.Builder
+		cmd.Stderr = &stderr
+		out, err := cmd.Output()
+		if err != nil {
+			patchedQemu.err = errors.New("scripts/qemu: " + err.Error() + "\n" + stderr.String())
+			return
+		}
+		lines := strings.Split(strings.TrimSpace(string(out)), "\n")
+		patchedQemu.dir = lines[len(lines)-1]
+	})
+	if patchedQemu.err != nil {
+		t.Fatal(patchedQemu.err)
+	}
+	return patchedQemu.dir
+}
+
+// viaQemu runs a guest through `fexrl qemu` and returns its transcript
+// (QEMU dies of a guest's fatal signal by that signal, so the status is
+// the guest's own).
+func viaQemu(t *testing.T, ctx context.Context, qdir, guest string, flags ...string) (fixtures.Result, runReport) {
+	t.Helper()
+	rep := filepath.Join(t.TempDir(), "report.json")
+	args := append([]string{"qemu", "--qemu-dir", qdir, "--report", rep}, flags...)
+	args = append(args, "--", guest)
+	res, err := fixtures.Run(ctx, fexrlBinary(t), args...)
+	if err != nil {
+		t.Fatalf("fexrl qemu: %v", err)
+	}
+	var r runReport
+	if b, err := os.ReadFile(rep); err == nil {
+		if err := jsonUnmarshal(b, &r); err != nil {
+			t.Fatalf("report: %v\n%s", err, b)
+		}
+	}
+	if r.Signal != 0 && res.ExitCode == 128+r.Signal {
+		res.ExitCode, res.Signal = -1, syscall.Signal(r.Signal)
+	}
+	return res, r
+}
+
+// qemuOnly lists fixtures whose kernel behaviour QEMU linux-user cannot
+// give a guest, with the reason; they are compared with what fexrl does
+// under QEMU (a .qemu.expected file), so the difference is on record.
+func qemuExpected(guest string) (string, bool) {
+	b, err := os.ReadFile(filepath.Join("..", "..", "fixtures", "guests", guest+".qemu.expected"))
+	if err != nil {
+		return "", false
+	}
+	return string(b), true
+}
+
+// TestQemuDifferential runs every fixture guest, in every build, inside
+// the patched QEMU with fexrl, and compares it with the kernel: the
+// native run where this host runs the build, else the kernel's recorded
+// output (the golden file).
+func TestQemuDifferential(t *testing.T) {
+	qdir := qemuDirForTest(t)
+	cache := cacheDir(t)
+	fexrlBinary(t)
+	i386 := hostcap.I386()
+	for _, guest := range fixtures.Guests() {
+		for _, variant := range fixtures.VariantNames() {
+			t.Run(guest+"/"+variant, func(t *testing.T) {
+				t.Parallel()
+				ctx, cancel := context.WithTimeout(context.Background(), 3*guestTimeout)
+				defer cancel()
+				bin, err := fixtures.Build(ctx, cache, guest, variant)
+				if err != nil {
+					t.Fatal(err)
+				}
+				want, err := fixtures.Expected(guest)
+				if err != nil {
+					t.Fatal(err)
+				}
+				oracle := "the kernel's recorded output"
+				if !strings.HasPrefix(variant, "i386") || i386 == nil {
+					native, err := fixtures.RunNative(ctx, bin, guestTimeout)
+					if err != nil {
+						t.Fatal(err)
+					}
+					if got := native.Transcript(); got != want {
+						t.Fatalf("the kernel no longer gives the golden output:\n%s", diff(want, got))
+					}
+					oracle = "the native run"
+				}
+				if better, ok, err := fixtures.ExpectedFexrl(guest); err != nil {
+					t.Fatal(err)
+				} else if ok {
+					want = better
+				}
+				if q, ok := qemuExpected(guest); ok {
+					want = q
+				}
+				rctx, rcancel := context.WithTimeout(ctx, guestTimeout)
+				defer rcancel()
+				got, _ := viaQemu(t, rctx, qdir, bin)
+				if got.TimedOut {
+					t.Fatalf("hung under fexrl qemu:\n%s\nstderr:\n%s", got.Transcript(), got.Stderr)
+				}
+				if got.Transcript() != want {
+					t.Fatalf("fexrl qemu differs from %s:\n%s\nstderr:\n%s", oracle, diff(want, got.Transcript()), got.Stderr)
+				}
+			})
+		}
+	}
+}
+
+// TestStockQemuBaseline runs the guests whose owner dies holding a
+// robust mutex under Debian's stock QEMU: it answers set_robust_list
+// with ENOSYS, so their waiters hang (the fixtures' guard ends them).
+// That is the baseline fexrl beats; the test fails if stock QEMU stops
+// hanging (then the baseline claim in the README is wrong).
+func TestStockQemuBaseline(t *testing.T) {
+	stock, err := exec.LookPath("qemu-i386-static")
+	if err != nil {
+		t.Fatalf("Debian's qemu-user-static is missing (scripts/setup installs it): %v", err)
+	}
+	cache := cacheDir(t)
+	for _, guest := range []string{"owner_thread_exit", "owner_process_exit"} {
+		t.Run(guest, func(t *testing.T) {
+			t.Parallel()
+			ctx, cancel := context.WithTimeout(context.Background(), 2*guestTimeout)
+			defer cancel()
+			bin, err := fixtures.Build(ctx, cache, guest, "i386-static")
+			if err != nil {
+				t.Fatal(err)
+			}
+			want, _ := fixtures.Expected(guest)
+			start := time.Now()
+			res, err := fixtures.Run(ctx, stock, bin)
+			if err != nil {
+				t.Fatal(err)
+			}
+			got := res.Transcript()
+			if got == want {
+				t.Fatalf("stock QEMU now recovers a dead owner's robust mutex: the baseline changed")
+			}
+			if !strings.Contains(got, "TIMEOUT:") {
+				t.Fatalf("stock QEMU neither hung nor matched:\n%s", got)
+			}
+			t.Logf("baseline: stock %s hangs on %s (guard fired after %s)", filepath.Base(stock), guest, time.Since(start).Round(time.Second))
+		})
+	}
+}
