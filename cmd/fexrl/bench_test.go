@@ -4,7 +4,9 @@ package main
 
 import (
 	"context"
+	"os/exec"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -58,5 +60,79 @@ func BenchmarkGuestThreads(b *testing.B) {
 			b.ReportMetric(float64(emulated)/float64(native), "fexrl/native")
 			b.ReportMetric(float64(nativeMode)/float64(native), "tracing-only/native")
 		})
+	}
+}
+
+// BenchmarkQemu runs guests under Debian's stock QEMU and under the
+// patched QEMU with fexrl (`fexrl qemu`, with and without the guard),
+// alternating, and reports each one's wall time per run and the ratios
+// to stock QEMU measured in the same run: the churn guest (bench_threads:
+// 5,000 threads, each taking and releasing a robust mutex), a CPU-bound
+// guest (bench_cpu), and a trivial guest's startup and peak RSS.
+func BenchmarkQemu(b *testing.B) {
+	qdir := qemuDirForTest(b)
+	cases := []struct {
+		name, guest string
+		args        []string
+		want        string
+	}{
+		{"churn", "bench_threads", []string{"5000"}, "done 5000\n"},
+		{"cpu", "bench_cpu", []string{"20000"}, "done 20000 43d58c75\n"},
+		{"startup", "bench_cpu", []string{"0"}, "done 0 811c9dc5\n"},
+	}
+	for _, variant := range []string{"i386-static", "x86_64-static"} {
+		for _, c := range cases {
+			b.Run(c.name+"/"+variant, func(b *testing.B) {
+				ctx := context.Background()
+				cache, err := fixtures.DefaultCacheDir()
+				if err != nil {
+					b.Fatal(err)
+				}
+				bin, err := fixtures.Build(ctx, cache, c.guest, variant)
+				if err != nil {
+					b.Fatal(err)
+				}
+				stock := "qemu-i386-static"
+				if strings.HasPrefix(variant, "x86_64") {
+					stock = "qemu-x86_64-static"
+				}
+				fexrl := fexrlBinary(b)
+				runs := []struct {
+					name string
+					argv []string
+					sum  time.Duration
+					rss  int64
+				}{
+					{name: "stock", argv: append([]string{stock, bin}, c.args...)},
+					{name: "fexrl", argv: append([]string{fexrl, "qemu", "--qemu-dir", qdir, "--", bin}, c.args...)},
+					{name: "fexrl-noguard", argv: append([]string{fexrl, "qemu", "--qemu-dir", qdir, "--guard", "off", "--", bin}, c.args...)},
+				}
+				for i := 0; i < b.N; i++ {
+					for k := range runs {
+						r := &runs[k]
+						cmd := exec.Command(r.argv[0], r.argv[1:]...)
+						start := time.Now()
+						out, err := cmd.Output()
+						r.sum += time.Since(start)
+						if err != nil || string(out) != c.want {
+							b.Fatalf("%v: %v, %q", r.argv, err, out)
+						}
+						if ru, ok := cmd.ProcessState.SysUsage().(*syscall.Rusage); ok && ru.Maxrss > r.rss {
+							r.rss = ru.Maxrss
+						}
+					}
+				}
+				n := float64(b.N)
+				for _, r := range runs {
+					b.ReportMetric(float64(r.sum.Microseconds())/n/1000, r.name+"-ms/run")
+					if c.name == "startup" {
+						b.ReportMetric(float64(r.rss), r.name+"-maxrss-KiB")
+					}
+					if r.name != "stock" {
+						b.ReportMetric(float64(r.sum)/float64(runs[0].sum), r.name+"/stock")
+					}
+				}
+			})
+		}
 	}
 }

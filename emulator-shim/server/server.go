@@ -23,10 +23,12 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"runtime"
 	"sort"
 	"sync"
 	"sync/atomic"
 	"time"
+	"unsafe"
 
 	"go.uber.org/zap"
 	"golang.org/x/sys/unix"
@@ -417,7 +419,13 @@ func (s *Server) handle(p *process, c *conn, t protocol.Type, body []byte) error
 		if int64(call.Nr) != sc.Nr {
 			call.Nr = -1
 		}
-		res, handled := s.shim.Syscall(sc.TID, call, env)
+		var res translator.Result
+		var handled bool
+		if r, ok := s.notAGuest(call, &c.mem); ok {
+			res, handled = r, true
+		} else {
+			res, handled = s.shim.Syscall(sc.TID, call, env)
+		}
 		if c.broken != nil {
 			return nil
 		}
@@ -483,6 +491,47 @@ func (s *Server) handle(p *process, c *conn, t protocol.Type, body []byte) error
 		return s.sendStatus(c, flags)
 	}
 	return fmt.Errorf("%w: unexpected %v", protocol.ErrMalformed, t)
+}
+
+// notAGuest answers get_robust_list(pid) for a pid that is no guest task
+// of the tree, as the guest's kernel would: through the host kernel,
+// which knows every process of the machine (a zombie guest, whose list it
+// shows as NULL; another program). The host's list is in the host's
+// layout, so only a 64-bit guest on an x86-64 host is told its head; a
+// 32-bit guest reads the task's compat list, which a 64-bit host process
+// does not have.
+func (s *Server) notAGuest(call translator.Call, mem *clientMem) (translator.Result, bool) {
+	if call.Kind() != translator.KindGetRobustList || call.Args[0] == 0 {
+		return 0, false
+	}
+	pid := int32(call.Args[0])
+	if uint64(uint32(pid)) != call.Args[0]&0xffffffff || pid < 0 {
+		return 0, false // the shim's own errors apply
+	}
+	if _, ok := s.shim.Registry().Lookup(pid); ok {
+		return 0, false
+	}
+	var head, size uint64
+	_, _, e := unix.Syscall(unix.SYS_GET_ROBUST_LIST, uintptr(pid), uintptr(unsafe.Pointer(&head)), uintptr(unsafe.Pointer(&size)))
+	if e != 0 {
+		return translator.Result(-int64(e)), true
+	}
+	bits := call.ABI.Bits
+	if bits == abi.Bits32 || runtime.GOARCH != "amd64" {
+		head = 0
+	}
+	var err error
+	if bits == abi.Bits32 {
+		if err = mem.Store32(call.Args[2], uint32(bits.Head().Size)); err == nil {
+			err = mem.Store32(call.Args[1], uint32(head))
+		}
+	} else if err = mem.Store64(call.Args[2], bits.Head().Size); err == nil {
+		err = mem.Store64(call.Args[1], head)
+	}
+	if err != nil {
+		return translator.Result(-int64(unix.EFAULT)), true
+	}
+	return 0, true
 }
 
 // threadsOf returns the tasks of thread group pid, with last at the end.
