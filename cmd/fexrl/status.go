@@ -47,6 +47,7 @@ func printStatus(w io.Writer, st server.Status) {
 	s := st.Stats
 	fmt.Fprintf(w, "fexrl server pid %d (protocol %d), up %s: %d process(es); %d task(s) seen, %d list(s) registered, %d walk(s), %d marked OWNER_DIED, %d waiter(s) woken\n",
 		st.PID, st.Protocol, st.Uptime, len(st.Processes), s.Tasks, s.ListsRegistered, s.Walks, s.OwnerDiedMarked, s.Woken)
+	fmt.Fprintf(w, "back end: %s\n", st.Backend)
 	fmt.Fprintf(w, "guard: %s", st.Guard)
 	if st.Guard == "on" {
 		fmt.Fprintf(w, " (%d walk(s) of deaths the emulator could not report)", st.GuardWalks)

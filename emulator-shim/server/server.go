@@ -69,6 +69,8 @@ type Server struct {
 	guarded bool
 
 	guardWalks atomic.Int64
+	// backend says who walks the tree's lists, and why.
+	backend string
 }
 
 // process is one emulator process of the tree.
@@ -97,11 +99,39 @@ func New(cfg Config) *Server {
 	if sc.Logger == nil {
 		sc.Logger = log
 	}
-	return &Server{
+	srv := &Server{
 		log: log, cfg: cfg, shim: shim.New(sc), start: time.Now(),
 		procs: map[int32]*process{}, conns: map[*conn]struct{}{}, seen: map[int32]struct{}{},
 		idle: make(chan struct{}, 1),
 	}
+	srv.backend = backendReason(probeHost())
+	log.Info("fexrl server", zap.String("backend", srv.backend))
+	return srv
+}
+
+// probeHost probes the host kernel on one thread.
+func probeHost() robustlist2.HostCaps {
+	runtime.LockOSThread()
+	defer runtime.UnlockOSThread()
+	return robustlist2.ProbeHost(nil)
+}
+
+// backendReason says who walks the tree's lists: the server, always. The
+// lists belong to the emulator's threads, and a task's robust lists can
+// be registered with the host kernel only by the task itself, so the
+// host's set_robust_list2 or set_robust_list could serve a guest list only
+// if the client made the call on the guest's thread; this server does not
+// ask for that, and never hands a list to a host that cannot parse it.
+func backendReason(c robustlist2.HostCaps) string {
+	yes := func(b bool) string {
+		if b {
+			return "yes"
+		}
+		return "ENOSYS"
+	}
+	return fmt.Sprintf("fexrl-walk: the server walks every guest list at the thread's death (host %s: set_robust_list2 %s, set_robust_list %s; "+
+		"the lists belong to the emulator's threads, which only they can register with the host kernel)",
+		runtime.GOARCH, yes(c.RobustList2), yes(c.Legacy))
 }
 
 // Shim returns the tree's shim (for reports and tests).

@@ -22,7 +22,9 @@ type Status struct {
 	// Guard says whether the server traces the tree's emulators for
 	// deaths that run no code ("on", with GuardWalks walks so far), or
 	// why not.
-	Guard      string `json:"guard"`
+	Guard string `json:"guard"`
+	// Backend says who walks the lists, with the host probe's answer.
+	Backend    string `json:"backend"`
 	GuardWalks int64  `json:"guard_walks"`
 	// Stats are the tree's counters.
 	Stats shim.Stats `json:"stats"`
@@ -93,6 +95,7 @@ func (s *Server) Status() Status {
 		st.Guard = "on"
 	}
 	st.GuardWalks = s.guardWalks.Load()
+	st.Backend = s.backend
 	procs := make([]*process, 0, len(s.procs))
 	for _, p := range s.procs {
 		procs = append(procs, p)
