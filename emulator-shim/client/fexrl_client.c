@@ -4,7 +4,9 @@
  * bytes between the emulator and the fexrl server and performs the memory
  * operations the server asks for; it holds no robust-list rule.
  */
+#ifndef _GNU_SOURCE
 #define _GNU_SOURCE
+#endif
 #include "fexrl_client.h"
 #include "fexrl_proto.h"
 
@@ -404,7 +406,8 @@ static int autostart(void) {
 		pid_t s = fork();
 		if (s == 0) {
 			dup2(pfd[1], 3);
-			char *argv[] = { (char *)bin, "serve", "--socket", cl.socket, "--ready-fd", ready, "--tree", tree, NULL };
+			char serve[] = "serve", sock[] = "--socket", rfd[] = "--ready-fd", tr[] = "--tree";
+			char *argv[] = { (char *)bin, serve, sock, cl.socket, rfd, ready, tr, tree, NULL };
 			execvp(bin, argv);
 			_exit(127);
 		}
@@ -583,7 +586,8 @@ static uint8_t *put_deaths(uint8_t *p, const struct fexrl_death *d, size_t n) {
 	return p;
 }
 
-#define MAX_DEATHS ((FEXRL_MAX_MESSAGE - FEXRL_HEADER_SIZE - 16) / FEXRL_DEATH_WIRE_SIZE)
+_Static_assert(FEXRL_MAX_DEATHS == (FEXRL_MAX_MESSAGE - FEXRL_HEADER_SIZE - 16) / FEXRL_DEATH_WIRE_SIZE,
+               "FEXRL_MAX_DEATHS must match the largest message");
 
 static void summary(struct fexrl_exit_summary *out) {
 	if (!out || out->size < sizeof(uint64_t))
@@ -601,8 +605,10 @@ static void summary(struct fexrl_exit_summary *out) {
 /* death_event sends an exit, process exit or exec and waits for Done. */
 static int death_event(uint32_t type, int32_t tid, uint32_t second, const struct fexrl_death *d, size_t n,
                        struct fexrl_exit_summary *out) {
-	if (n > MAX_DEATHS || (n && !d))
+	if (n && !d)
 		return -EINVAL;
+	if (n > FEXRL_MAX_DEATHS)
+		n = FEXRL_MAX_DEATHS; /* the rest are walked without registers */
 	int r = enter();
 	if (r < 0)
 		return r;

@@ -59,6 +59,13 @@ extern "C" {
 /* The wire protocol version this client speaks. */
 #define FEXRL_PROTOCOL_VERSION 1
 
+/* The most thread registers one process exit or exec carries: the
+ * registers of the first FEXRL_MAX_DEATHS entries of `deaths` are sent
+ * (put the calling thread first); every thread of the process is walked
+ * all the same, the others without registers (the kernel's rule for a
+ * pending op). */
+#define FEXRL_MAX_DEATHS 409
+
 /*
  * fexrl_guest_host_fn returns the host address of the guest range
  * [addr, addr+len) if the guest may read it (write == 0) or write it
@@ -181,7 +188,7 @@ int fexrl_client_thread_exit(int32_t tid, int cause, const struct fexrl_death *d
 /*
  * The whole process ends: exit_group (sig 0) or a fatal signal sig. tid
  * is the thread that did it; deaths has the registers of every guest
- * thread of the process (any order, n may be 0). The emulator keeps the
+ * thread of the process (any order, n may be 0; see FEXRL_MAX_DEATHS). The emulator keeps the
  * other threads from running guest code meanwhile (QEMU: start_exclusive).
  * fexrl walks every thread's lists before this returns.
  */
