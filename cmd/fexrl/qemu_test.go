@@ -77,18 +77,6 @@ func viaQemu(t *testing.T, ctx context.Context, qdir, guest string, flags ...str
 	return res, r
 }
 
-// qemuExpected returns the output a guest gives under QEMU with fexrl
-// where QEMU linux-user itself cannot give the guest what the kernel
-// does (guests/NAME.qemu.expected, which says why in its guest's
-// comment); the difference is then on record and still checked.
-func qemuExpected(guest string) (string, bool) {
-	b, err := os.ReadFile(filepath.Join("..", "..", "fixtures", "guests", guest+".qemu.expected"))
-	if err != nil {
-		return "", false
-	}
-	return string(b), true
-}
-
 // TestQemuDifferential runs every fixture guest, in every build, inside
 // the patched QEMU with fexrl, and compares it with the kernel: the
 // native run where this host runs the build, else the kernel's recorded
@@ -132,7 +120,9 @@ func TestQemuDifferential(t *testing.T) {
 					// goes to the host, as natively: the kernel's output.)
 					want = better
 				}
-				if q, ok := qemuExpected(guest); ok {
+				if q, ok, err := fixtures.ExpectedQemu(guest); err != nil {
+					t.Fatal(err)
+				} else if ok {
 					want = q
 				}
 				rctx, rcancel := context.WithTimeout(ctx, guestTimeout)
