@@ -75,12 +75,18 @@ func cacheDir(t *testing.T) string {
 // signal only when the guest really was killed (fexrl's report says so).
 func viaFexrl(t *testing.T, ctx context.Context, guest string, flags ...string) (fixtures.Result, runReport) {
 	t.Helper()
+	return viaCommand(t, ctx, "run", flags, guest)
+}
+
+// viaCommand runs guest through `fexrl CMD --report R FLAGS -- guest`.
+func viaCommand(t *testing.T, ctx context.Context, cmd string, flags []string, guest string) (fixtures.Result, runReport) {
+	t.Helper()
 	rep := filepath.Join(t.TempDir(), "report.json")
-	args := append([]string{"run", "--report", rep}, flags...)
+	args := append([]string{cmd, "--report", rep}, flags...)
 	args = append(args, "--", guest)
 	res, err := fixtures.Run(ctx, fexrlBinary(t), args...)
 	if err != nil {
-		t.Fatalf("fexrl run: %v", err)
+		t.Fatalf("fexrl %s: %v", cmd, err)
 	}
 	var r runReport
 	if b, err := os.ReadFile(rep); err == nil {

@@ -7,13 +7,13 @@ import (
 	"crypto/rand"
 	"debug/elf"
 	"encoding/hex"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"os"
 	"os/exec"
 	"os/signal"
 	"path/filepath"
+	"strings"
 	"sync"
 	"syscall"
 	"time"
@@ -250,6 +250,10 @@ func runUnderQemu(e *env, emu string, args []string, f qemuFlags, log *zap.Logge
 	return res, nil
 }
 
+// qemuWrapperEnv names a command line (words) that fexrl qemu puts in
+// front of the QEMU it starts.
+const qemuWrapperEnv = "FEXRL_QEMU_WRAPPER"
+
 // emulatorProcess is the emulator started by fexrl qemu, guarded or not.
 type emulatorProcess struct {
 	guarded *server.GuardedProcess
@@ -289,6 +293,17 @@ func (p *emulatorProcess) wait() (syscall.WaitStatus, error) {
 // and runs without).
 func startEmulator(e *env, srv *server.Server, emu string, args, env []string, guard bool) (*emulatorProcess, error) {
 	files := []*os.File{stdFile(e.stdin, os.Stdin), stdFile(e.stdout, os.Stdout), stdFile(e.stderr, os.Stderr)}
+	if w := strings.Fields(os.Getenv(qemuWrapperEnv)); len(w) > 0 {
+		// QEMU itself runs under another emulator (scripts/arm64-e2e: an
+		// arm64 QEMU under qemu-aarch64 on an x86-64 host, where the
+		// kernel cannot exec it directly).
+		args = append(append(w[1:], emu), args...)
+		emu = w[0]
+		if guard {
+			fmt.Fprintf(e.stderr, "fexrl qemu: guard off: QEMU runs under %s (%s), which the guard cannot trace\n", w[0], qemuWrapperEnv)
+			guard = false
+		}
+	}
 	if guard {
 		g, err := srv.StartGuarded(append([]string{emu}, args...), env, files)
 		if err == nil {
@@ -315,38 +330,7 @@ func stdFile(x any, def *os.File) *os.File {
 	return def
 }
 
-// qemuReport is the JSON written by `fexrl qemu --report`: the fields of
-// `fexrl run`'s report.
-type qemuReport struct {
-	Mode            string      `json:"mode"`
-	ExitCode        int         `json:"exit_code"`
-	Signal          int         `json:"signal,omitempty"`
-	DurationMS      float64     `json:"duration_ms"`
-	Tasks           int64       `json:"tasks"`
-	ListsRegistered int64       `json:"lists_registered"`
-	Walks           int64       `json:"walks"`
-	EntriesWalked   int64       `json:"entries_walked"`
-	OwnerDiedMarked int64       `json:"owner_died_marked"`
-	Woken           int64       `json:"woken"`
-	WakeErrors      int64       `json:"wake_errors"`
-	LimitHits       int64       `json:"limit_hits"`
-	WalkFaults      int64       `json:"walk_faults"`
-	UnlockWindows   int64       `json:"unlock_windows"`
-	WalkLog         []walkEntry `json:"walk_log"`
-}
-
 func writeQemuReport(path string, res *qemuResult) error {
-	s := res.stats
-	r := qemuReport{Mode: "qemu", ExitCode: res.exitCode, Signal: int(res.signal), DurationMS: float64(res.duration.Microseconds()) / 1000,
-		Tasks: s.Tasks, ListsRegistered: s.ListsRegistered, Walks: s.Walks, EntriesWalked: s.EntriesWalked,
-		OwnerDiedMarked: s.OwnerDiedMarked, Woken: s.Woken, WakeErrors: s.WakeErrors, LimitHits: s.LimitHits,
-		WalkFaults: s.WalkFaults, UnlockWindows: s.UnlockWindows, WalkLog: res.walks}
-	if r.WalkLog == nil {
-		r.WalkLog = []walkEntry{}
-	}
-	b, err := json.MarshalIndent(r, "", "  ")
-	if err != nil {
-		return err
-	}
-	return os.WriteFile(path, append(b, '\n'), 0o644)
+	return writeRunReport(path, runOutcome{mode: "qemu", exitCode: res.exitCode, signal: int(res.signal), duration: res.duration,
+		tasks: res.stats.Tasks, stats: res.stats}, res.walks)
 }

@@ -58,23 +58,7 @@ func qemuDirForTest(t testing.TB) string {
 // the guest's own).
 func viaQemu(t *testing.T, ctx context.Context, qdir, guest string, flags ...string) (fixtures.Result, runReport) {
 	t.Helper()
-	rep := filepath.Join(t.TempDir(), "report.json")
-	args := append([]string{"qemu", "--qemu-dir", qdir, "--report", rep}, flags...)
-	args = append(args, "--", guest)
-	res, err := fixtures.Run(ctx, fexrlBinary(t), args...)
-	if err != nil {
-		t.Fatalf("fexrl qemu: %v", err)
-	}
-	var r runReport
-	if b, err := os.ReadFile(rep); err == nil {
-		if err := jsonUnmarshal(b, &r); err != nil {
-			t.Fatalf("report: %v\n%s", err, b)
-		}
-	}
-	if r.Signal != 0 && res.ExitCode == 128+r.Signal {
-		res.ExitCode, res.Signal = -1, syscall.Signal(r.Signal)
-	}
-	return res, r
+	return viaCommand(t, ctx, "qemu", append([]string{"--qemu-dir", qdir}, flags...), guest)
 }
 
 // TestQemuDifferential runs every fixture guest, in every build, inside
@@ -208,6 +192,30 @@ func TestStockQemuBaseline(t *testing.T) {
 				t.Fatalf("stock QEMU neither hung nor matched:\n%s", got)
 			}
 			t.Logf("baseline: stock %s hangs on %s (guard fired after %s)", filepath.Base(stock), guest, time.Since(start).Round(time.Second))
+		})
+	}
+}
+
+// TestQemuGuardOff: without the guard, a guest process SIGKILLed while
+// it holds a shared robust mutex leaves its waiters hanging (the
+// fixtures' hang guard ends them): the baseline the guard removes (with
+// it, TestQemuDifferential shows the kernel's output).
+func TestQemuGuardOff(t *testing.T) {
+	qdir := qemuDirForTest(t)
+	cache := cacheDir(t)
+	for _, variant := range []string{"i386-static", "x86_64-static"} {
+		t.Run(variant, func(t *testing.T) {
+			t.Parallel()
+			ctx, cancel := context.WithTimeout(context.Background(), 2*guestTimeout)
+			defer cancel()
+			bin, err := fixtures.Build(ctx, cache, "owner_sigkill", variant)
+			if err != nil {
+				t.Fatal(err)
+			}
+			got, _ := viaQemu(t, ctx, qdir, bin, "--guard", "off")
+			if !strings.Contains(got.Transcript(), "TIMEOUT: waiter still blocked in pthread_mutex_lock") {
+				t.Fatalf("without the guard the SIGKILLed owner's waiter did not hang:\n%s\nstderr:\n%s", got.Transcript(), got.Stderr)
+			}
 		})
 	}
 }

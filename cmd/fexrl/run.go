@@ -4,11 +4,9 @@ package main
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
-	"os"
 	"sync"
 
 	"go.uber.org/zap"
@@ -121,42 +119,9 @@ func (l *walkLog) add(w adapter.WalkEvent) {
 	l.mu.Unlock()
 }
 
-// report is the JSON written by --report.
-type report struct {
-	Mode            string              `json:"mode"`
-	ExitCode        int                 `json:"exit_code"`
-	Signal          int                 `json:"signal,omitempty"`
-	DurationMS      float64             `json:"duration_ms"`
-	Tasks           int                 `json:"tasks"`
-	ListsRegistered int64               `json:"lists_registered"`
-	Walks           int64               `json:"walks"`
-	EntriesWalked   int64               `json:"entries_walked"`
-	OwnerDiedMarked int64               `json:"owner_died_marked"`
-	Woken           int64               `json:"woken"`
-	WakeErrors      int64               `json:"wake_errors"`
-	LimitHits       int64               `json:"limit_hits"`
-	WalkFaults      int64               `json:"walk_faults"`
-	UnlockWindows   int64               `json:"unlock_windows"`
-	WalkLog         []adapter.WalkEvent `json:"walk_log"`
-}
-
 func writeReport(path, mode string, res *adapter.Result, walks []adapter.WalkEvent) error {
-	s := res.Stats
-	r := report{
-		Mode: mode, ExitCode: res.ExitCode, Signal: int(res.Signal),
-		DurationMS: float64(res.Duration.Microseconds()) / 1000, Tasks: res.Tasks,
-		ListsRegistered: s.ListsRegistered, Walks: s.Walks, EntriesWalked: s.EntriesWalked,
-		OwnerDiedMarked: s.OwnerDiedMarked, Woken: s.Woken, WakeErrors: s.WakeErrors,
-		LimitHits: s.LimitHits, WalkFaults: s.WalkFaults, UnlockWindows: s.UnlockWindows, WalkLog: walks,
-	}
-	if r.WalkLog == nil {
-		r.WalkLog = []adapter.WalkEvent{}
-	}
-	b, err := json.MarshalIndent(r, "", "  ")
-	if err != nil {
-		return err
-	}
-	return os.WriteFile(path, append(b, '\n'), 0o644)
+	return writeRunReport(path, runOutcome{mode: mode, exitCode: res.ExitCode, signal: int(res.Signal), duration: res.Duration,
+		tasks: int64(res.Tasks), stats: res.Stats}, walks)
 }
 
 // explain prints the walks for a human.

@@ -9,12 +9,17 @@ import (
 	"os/exec"
 	"path/filepath"
 	"runtime"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
 	"time"
+	"unsafe"
+
+	"golang.org/x/sys/unix"
 
 	"github.com/fexrl/fexrl/emulator-shim/server"
+	"github.com/fexrl/fexrl/internal/testexec"
 )
 
 // repoDir is the repository's root.
@@ -98,7 +103,9 @@ func runEmulator(t testing.TB, addr string, args ...string) (string, error) {
 // in FUTEX_WAIT, fork, exec, hostile lists.
 func TestCEmulator(t *testing.T) {
 	lives := "100000"
-	if testing.Short() || raceEnabled {
+	if testing.Short() || raceEnabled || testexec.Wrapper() != nil {
+		// The race detector, or the server under qemu-aarch64, is ten
+		// times slower.
 		lives = "2000"
 	}
 	tests := []struct {
@@ -217,6 +224,14 @@ func startEmulator(t *testing.T, addr, ready string, args ...string) (*exec.Cmd,
 // TestStatusShowsHeldLock: fexrl status's view of a running guest
 // thread that holds a robust mutex, and a pending lock.
 func TestStatusShowsHeldLock(t *testing.T) {
+	if w := testexec.Wrapper(); w != nil {
+		// Status reads the emulator's memory with process_vm_readv.
+		var b [4]byte
+		local := []unix.Iovec{{Base: &b[0], Len: 4}}
+		if _, err := unix.ProcessVMReadv(os.Getpid(), local, []unix.RemoteIovec{{Base: uintptr(unsafe.Pointer(&b[0])), Len: 4}}, 0); err == unix.ENOSYS {
+			t.Skipf("%s does not emulate process_vm_readv, which status reads the emulator's memory with", w[0])
+		}
+	}
 	addr, _ := startServer(t, server.Config{})
 	cmd, finish, line := startEmulator(t, addr, "holding:", "hold")
 	var tid int
@@ -280,5 +295,65 @@ func TestServerGone(t *testing.T) {
 	}
 	if n := strings.Count(out, "the fexrl server is gone"); n != 1 {
 		t.Errorf("%d lines say the server is gone, want 1:\n%s", n, out)
+	}
+}
+
+// hostArch is the GOARCH of the machine the tests run on.
+func hostArch(t testing.TB) string {
+	out, err := exec.Command("go", "env", "GOHOSTARCH").Output()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return strings.TrimSpace(string(out))
+}
+
+// TestClientAutostart: an emulator with no launcher (no FEXRL_SOCKET)
+// and FEXRL_CLIENT_AUTOSTART starts `fexrl serve` for its tree itself;
+// the forked child finds it through the environment, and the server ends
+// once the tree has.
+func TestClientAutostart(t *testing.T) {
+	bin := filepath.Join(t.TempDir(), "fexrl")
+	// The emulator is a host program and execs the server itself: build
+	// it for the host (also when these tests run as arm64 under QEMU).
+	build := exec.Command("go", "build", "-o", bin, "github.com/fexrl/fexrl/cmd/fexrl")
+	build.Env = append(os.Environ(), "GOARCH="+hostArch(t))
+	if out, err := build.CombinedOutput(); err != nil {
+		t.Fatalf("go build: %v\n%s", err, out)
+	}
+	cmd := exec.Command(emulatorBin(t), "fork")
+	var env []string
+	for _, e := range os.Environ() {
+		if !strings.HasPrefix(e, "FEXRL_SOCKET=") {
+			env = append(env, e)
+		}
+	}
+	cmd.Env = append(env, "EMULATOR_AUTOSTART=1", "FEXRL_SERVER="+bin)
+	out, err := cmd.CombinedOutput()
+	if err != nil {
+		t.Fatalf("%v\n%s", err, out)
+	}
+	for _, w := range []string{"fork child: fexrl marked 1, woke 1", "fork: parent woken 1, word 0xc0000000", "ok\n"} {
+		if !strings.Contains(string(out), w) {
+			t.Errorf("output lacks %q:\n%s", w, out)
+		}
+	}
+	// The server serves --tree <the emulator's pid>: it must end now.
+	tree := "--tree\x00" + strconv.Itoa(cmd.Process.Pid) + "\x00"
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		alive := false
+		procs, _ := os.ReadDir("/proc")
+		for _, p := range procs {
+			if b, err := os.ReadFile("/proc/" + p.Name() + "/cmdline"); err == nil && strings.Contains(string(b), tree) {
+				alive = true
+			}
+		}
+		if !alive {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the autostarted server outlived its tree")
+		}
+		time.Sleep(10 * time.Millisecond) // polling /proc for the server's end, bounded by the deadline
 	}
 }
