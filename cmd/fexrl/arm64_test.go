@@ -90,4 +90,3 @@ func TestArm64EndToEnd(t *testing.T) {
 		}
 	}
 }
-
