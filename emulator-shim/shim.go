@@ -357,7 +357,11 @@ func (s *Shim) TaskExited(tid int32, d Death, e *Env) []robustlist2.ListWalk {
 // the unlock-window rule for a list whose unlock the task died in.
 func (s *Shim) deathOptions(tid int32, d Death, mem robustlist2.Memory) robustlist2.Death {
 	opts := s.cfg.Walk
-	if d.State == nil {
+	if d.State == nil || d.Cause == CauseExit || d.Cause == CauseExec {
+		// A task that called exit or execve itself was in that syscall,
+		// not inside an unlock or a try-unlock: its registers say nothing
+		// (and reading its code would cost an emulator's client round
+		// trips for nothing).
 		return robustlist2.Death{Options: func(int, robustlist2.Slot) robustlist2.WalkOptions { return opts }}
 	}
 	code := d.Code

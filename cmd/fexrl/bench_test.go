@@ -4,7 +4,9 @@ package main
 
 import (
 	"context"
+	"os"
 	"os/exec"
+	"path/filepath"
 	"strings"
 	"syscall"
 	"testing"
@@ -97,6 +99,10 @@ func BenchmarkQemu(b *testing.B) {
 					stock = "qemu-x86_64-static"
 				}
 				fexrl := fexrlBinary(b)
+				emu := filepath.Join(qdir, "qemu-x86_64")
+				if strings.HasPrefix(variant, "i386") {
+					emu = filepath.Join(qdir, "qemu-i386")
+				}
 				runs := []struct {
 					name string
 					argv []string
@@ -104,6 +110,10 @@ func BenchmarkQemu(b *testing.B) {
 					rss  int64
 				}{
 					{name: "stock", argv: append([]string{stock, bin}, c.args...)},
+					// The patched QEMU with its client off (no FEXRL_SOCKET):
+					// the same build, so the ratios to it are fexrl's alone
+					// (Debian's build differs in its configuration).
+					{name: "patched-off", argv: append([]string{emu, bin}, c.args...)},
 					{name: "fexrl", argv: append([]string{fexrl, "qemu", "--qemu-dir", qdir, "--", bin}, c.args...)},
 					{name: "fexrl-noguard", argv: append([]string{fexrl, "qemu", "--qemu-dir", qdir, "--guard", "off", "--", bin}, c.args...)},
 				}
@@ -111,6 +121,7 @@ func BenchmarkQemu(b *testing.B) {
 					for k := range runs {
 						r := &runs[k]
 						cmd := exec.Command(r.argv[0], r.argv[1:]...)
+						cmd.Env = withoutSocket(os.Environ())
 						start := time.Now()
 						out, err := cmd.Output()
 						r.sum += time.Since(start)
@@ -128,6 +139,9 @@ func BenchmarkQemu(b *testing.B) {
 					if c.name == "startup" {
 						b.ReportMetric(float64(r.rss), r.name+"-maxrss-KiB")
 					}
+					if r.name != "stock" && r.name != "patched-off" {
+						b.ReportMetric(float64(r.sum)/float64(runs[1].sum), r.name+"/patched-off")
+					}
 					if r.name != "stock" {
 						b.ReportMetric(float64(r.sum)/float64(runs[0].sum), r.name+"/stock")
 					}
@@ -135,4 +149,15 @@ func BenchmarkQemu(b *testing.B) {
 			})
 		}
 	}
+}
+
+// withoutSocket drops FEXRL_SOCKET from env.
+func withoutSocket(env []string) []string {
+	var out []string
+	for _, e := range env {
+		if !strings.HasPrefix(e, "FEXRL_SOCKET=") {
+			out = append(out, e)
+		}
+	}
+	return out
 }

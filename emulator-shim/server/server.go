@@ -71,6 +71,8 @@ type Server struct {
 	guardWalks atomic.Int64
 	// backend says who walks the tree's lists, and why.
 	backend string
+	// filters is the table sent to every client.
+	filters []protocol.Filter
 }
 
 // process is one emulator process of the tree.
@@ -105,6 +107,7 @@ func New(cfg Config) *Server {
 		idle: make(chan struct{}, 1),
 	}
 	srv.backend = backendReason(probeHost())
+	srv.filters = srv.Filters()
 	log.Info("fexrl server", zap.String("backend", srv.backend))
 	return srv
 }
@@ -150,7 +153,13 @@ func (s *Server) Filters() []protocol.Filter {
 			if s.cfg.Shim.NoRobustList2 && (k == translator.KindSetRobustList2 || k == translator.KindGetRobustList2) {
 				continue // the emulator's own ENOSYS is the answer
 			}
-			fs = append(fs, protocol.Filter{ABIBits: uint32(a.Bits), Nr: uint32(n.Nr)})
+			f := protocol.Filter{ABIBits: uint32(a.Bits), Nr: uint32(n.Nr)}
+			if k == translator.KindSetRobustList {
+				// set_robust_list(head, len) answers 0 whenever len is the
+				// head's size (the kernel checks nothing else).
+				f.Flags, f.EqArg, f.EqValue, f.Ret = protocol.FilterNotice, 1, a.RobustHead.Size, 0
+			}
+			fs = append(fs, f)
 		}
 	}
 	return fs
@@ -369,7 +378,7 @@ func (s *Server) hello(c *conn, t protocol.Type, body []byte) (*process, error) 
 		// A forked child starts with no list, as in the kernel.
 		s.shim.TaskStarted(h.PID, h.PID)
 	}
-	c.out = protocol.AppendHelloOK(c.out[:0], protocol.HelloOK{Version: protocol.Version, Filters: s.Filters()})
+	c.out = protocol.AppendHelloOK(c.out[:0], protocol.HelloOK{Version: protocol.Version, Filters: s.filters})
 	if err := c.send(); err != nil {
 		return nil, err
 	}
@@ -430,7 +439,8 @@ func (s *Server) handle(p *process, c *conn, t protocol.Type, body []byte) error
 		}
 		s.shim.TaskCreated(tc.Parent, tc.Child, tc.ChildTGID)
 		return nil
-	case protocol.TypeSyscall:
+	case protocol.TypeSyscall, protocol.TypeSyscallNotice:
+		notice := t == protocol.TypeSyscallNotice
 		sc, err := protocol.DecodeSyscall(body)
 		if err != nil {
 			return err
@@ -442,6 +452,9 @@ func (s *Server) handle(p *process, c *conn, t protocol.Type, body []byte) error
 		case 64:
 			a = x86_64.Arch()
 		default:
+			if notice {
+				return fmt.Errorf("%w: syscall notice for a %d-bit ABI", protocol.ErrMalformed, sc.ABIBits)
+			}
 			c.out = protocol.AppendResult(c.out[:0], protocol.Result{})
 			return c.send()
 		}
@@ -457,6 +470,15 @@ func (s *Server) handle(p *process, c *conn, t protocol.Type, body []byte) error
 			res, handled = s.shim.Syscall(sc.TID, call, env)
 		}
 		if c.broken != nil {
+			return nil
+		}
+		if notice {
+			if f, ok := s.noticeFor(sc); !ok || !handled || int64(res) != f.Ret {
+				// The client answered what the table promised; the guest
+				// saw it. Say so loudly: the table is wrong.
+				s.log.Error("a syscall notice was answered differently from the table the client used",
+					zap.Int32("tid", sc.TID), zap.Int64("nr", sc.Nr), zap.Int64("ret", int64(res)), zap.Bool("handled", handled))
+			}
 			return nil
 		}
 		c.out = protocol.AppendResult(c.out[:0], protocol.Result{Handled: handled, Ret: int64(res)})
@@ -521,6 +543,17 @@ func (s *Server) handle(p *process, c *conn, t protocol.Type, body []byte) error
 		return s.sendStatus(c, flags)
 	}
 	return fmt.Errorf("%w: unexpected %v", protocol.ErrMalformed, t)
+}
+
+// noticeFor finds the notice filter that sc matched.
+func (s *Server) noticeFor(sc protocol.Syscall) (protocol.Filter, bool) {
+	for _, f := range s.filters {
+		if f.Flags&protocol.FilterNotice != 0 && f.ABIBits == sc.ABIBits && int64(f.Nr) == sc.Nr &&
+			f.EqArg < 6 && sc.Args[f.EqArg] == f.EqValue {
+			return f, true
+		}
+	}
+	return protocol.Filter{}, false
 }
 
 // notAGuest answers get_robust_list(pid) for a pid that is no guest task
