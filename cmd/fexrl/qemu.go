@@ -8,6 +8,7 @@ import (
 	"debug/elf"
 	"encoding/hex"
 	"errors"
+	"flag"
 	"fmt"
 	"os"
 	"os/exec"
@@ -51,6 +52,43 @@ type qemuFlags struct {
 func runQemu(e *env, args []string) int {
 	fs := newFlags(e, "qemu", qemuSynopsis)
 	var f qemuFlags
+	f.register(fs)
+	if help, err := parseFlags(fs, args); help || err != nil {
+		return exitCode(e, "qemu", err)
+	}
+	if fs.NArg() == 0 {
+		fmt.Fprintln(e.stderr, "fexrl qemu: no program given")
+		fs.Usage()
+		return 2
+	}
+	if err := f.check(); err != nil {
+		fmt.Fprintf(e.stderr, "fexrl qemu: %v\n", err)
+		return 2
+	}
+	log, err := logging.New(f.logLevel, f.logJSON, e.stderr)
+	if err != nil {
+		fmt.Fprintf(e.stderr, "fexrl qemu: %v\n", err)
+		return 2
+	}
+	defer func() { _ = log.Sync() }()
+	emu, code, err := qemuFor(f.dir, fs.Arg(0))
+	if err != nil {
+		fmt.Fprintf(e.stderr, "fexrl qemu: %v\n", err)
+		return code
+	}
+	res, err := runUnderQemu(e, emu, fs.Args(), f, log, nil)
+	if err != nil {
+		fmt.Fprintf(e.stderr, "fexrl qemu: %v\n", err)
+		return 126
+	}
+	if code := f.finish(e, "qemu", res); code != 0 {
+		return code
+	}
+	return res.exitCode
+}
+
+// register adds the flags of fexrl qemu to fs.
+func (f *qemuFlags) register(fs *flag.FlagSet) {
 	fs.StringVar(&f.dir, "qemu-dir", "", "the directory of the patched qemu-i386 and qemu-x86_64 (default $FEXRL_QEMU_DIR, else qemu/ beside the fexrl binary; scripts/qemu builds them)")
 	fs.StringVar(&f.guard, "guard", "on", "on: the server traces the emulators for exit events only and walks the lists of a thread whose death the emulator could not report (SIGKILL, a crash); off: it does not (the baseline)")
 	fs.StringVar(&f.report, "report", "", "write a JSON report of what fexrl did to `FILE`")
@@ -60,45 +98,29 @@ func runQemu(e *env, args []string) int {
 	fs.BoolVar(&f.robust2, "robust-list2", false, "answer the proposed set_robust_list2/get_robust_list2 for the guest (default: QEMU's ENOSYS)")
 	fs.BoolVar(&f.unbounded, "unbounded", false, "walk lists past the kernel's 2048-entry limit, stopping on cycles")
 	fs.BoolVar(&f.kernelFix, "kernel-unlock-rule", false, "keep the kernel's pending-op rule for a thread killed inside a robust unlock (glibc bug 14485) instead of only waking")
-	if help, err := parseFlags(fs, args); help || err != nil {
-		return exitCode(e, "qemu", err)
-	}
-	if fs.NArg() == 0 {
-		fmt.Fprintln(e.stderr, "fexrl qemu: no program given")
-		fs.Usage()
-		return 2
-	}
+}
+
+// check validates the flags.
+func (f *qemuFlags) check() error {
 	if f.guard != "on" && f.guard != "off" {
-		fmt.Fprintf(e.stderr, "fexrl qemu: --guard %q: want on or off\n", f.guard)
-		return 2
+		return fmt.Errorf("--guard %q: want on or off", f.guard)
 	}
-	log, err := logging.New(f.logLevel, f.logJSON, e.stderr)
-	if err != nil {
-		fmt.Fprintf(e.stderr, "fexrl qemu: %v\n", err)
-		return 2
-	}
-	defer func() { _ = log.Sync() }()
-	prog := fs.Arg(0)
-	emu, code, err := qemuFor(f.dir, prog)
-	if err != nil {
-		fmt.Fprintf(e.stderr, "fexrl qemu: %v\n", err)
-		return code
-	}
-	res, err := runUnderQemu(e, emu, fs.Args(), f, log)
-	if err != nil {
-		fmt.Fprintf(e.stderr, "fexrl qemu: %v\n", err)
-		return 126
-	}
+	return nil
+}
+
+// finish prints and writes what --explain and --report ask for; it
+// returns a nonzero exit status if writing failed.
+func (f *qemuFlags) finish(e *env, name string, res *qemuResult) int {
 	if f.explain {
 		explainWalks(e.stderr, "qemu", int(res.stats.Tasks), res.stats, res.walks)
 	}
 	if f.report != "" {
 		if err := writeQemuReport(f.report, res); err != nil {
-			fmt.Fprintf(e.stderr, "fexrl qemu: %v\n", err)
+			fmt.Fprintf(e.stderr, "fexrl %s: %v\n", name, err)
 			return 1
 		}
 	}
-	return res.exitCode
+	return 0
 }
 
 // qemuDir finds the patched QEMU.
@@ -172,7 +194,7 @@ type qemuResult struct {
 
 // runUnderQemu runs args under emu with a server for the tree, and
 // returns once the guest and every process of its tree has ended.
-func runUnderQemu(e *env, emu string, args []string, f qemuFlags, log *zap.Logger) (*qemuResult, error) {
+func runUnderQemu(e *env, emu string, args []string, f qemuFlags, log *zap.Logger, configure func(*server.Config)) (*qemuResult, error) {
 	var rnd [6]byte
 	_, _ = rand.Read(rnd[:])
 	addr := fmt.Sprintf("@fexrl-qemu-%d-%s", os.Getpid(), hex.EncodeToString(rnd[:]))
@@ -190,6 +212,9 @@ func runUnderQemu(e *env, emu string, args []string, f qemuFlags, log *zap.Logge
 		mu.Lock()
 		res.walks = append(res.walks, walkEntry{TID: tid, Cause: cause, Walk: w})
 		mu.Unlock()
+	}
+	if configure != nil {
+		configure(&cfg)
 	}
 	srv := server.New(cfg)
 

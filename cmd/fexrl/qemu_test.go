@@ -219,3 +219,45 @@ func TestQemuGuardOff(t *testing.T) {
 		})
 	}
 }
+
+// TestQemuRecordReplay: `fexrl record --qemu` writes a trace of a guest
+// inside QEMU with fexrl (the server's events, with the memory its walks
+// read), the guest's output is the kernel's, and the trace replays to the
+// recorded outcome (replay --check).
+func TestQemuRecordReplay(t *testing.T) {
+	qdir := qemuDirForTest(t)
+	cache := cacheDir(t)
+	for _, c := range []struct{ guest, variant string }{
+		{"owner_process_exit", "i386-static"}, {"owner_crash", "i386-dynamic"}, {"owner_exec", "x86_64-static"},
+		{"owner_exit_group", "x86_64-musl-static"},
+	} {
+		t.Run(c.guest+"/"+c.variant, func(t *testing.T) {
+			t.Parallel()
+			ctx, cancel := context.WithTimeout(context.Background(), 2*guestTimeout)
+			defer cancel()
+			bin, err := fixtures.Build(ctx, cache, c.guest, c.variant)
+			if err != nil {
+				t.Fatal(err)
+			}
+			want, _ := fixtures.Expected(c.guest)
+			tr := filepath.Join(t.TempDir(), "trace.jsonl")
+			res, err := fixtures.Run(ctx, fexrlBinary(t), "record", "--qemu", "--qemu-dir", qdir, "-o", tr, "--", bin)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if res.Signal == 0 && res.ExitCode > 128 {
+				res.ExitCode, res.Signal = -1, syscall.Signal(res.ExitCode-128)
+			}
+			if got := res.Transcript(); got != want {
+				t.Fatalf("fexrl record --qemu differs from the kernel:\n%s\nstderr:\n%s", diff(want, got), res.Stderr)
+			}
+			rep, err := fixtures.Run(ctx, fexrlBinary(t), "replay", "--check", tr)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if rep.ExitCode != 0 || !strings.Contains(string(rep.Stdout), "check: replay matches the recorded outcome") {
+				t.Fatalf("replay --check: exit %d\n%s\n%s", rep.ExitCode, rep.Stdout, rep.Stderr)
+			}
+		})
+	}
+}

@@ -404,9 +404,9 @@ func (t *tracer) walk(tk *task, cause shim.Cause, inj *injector, state *translat
 	wc := &walkContext{mm: tk.mm, self: tk}
 	t.walkCtx = wc
 	var mem robustlist2.Memory = t.worldMemFor(tk, wc)
-	var capt *capture
+	var capt *guestmem.Capture
 	if t.opts.CaptureMemory {
-		capt = newCapture(mem)
+		capt = guestmem.NewCapture(mem)
 		mem = capt
 	}
 	env := &shim.Env{Memory: mem, Waker: t.wakerFor(tk, inj)}
@@ -417,7 +417,7 @@ func (t *tracer) walk(tk *task, cause shim.Cause, inj *injector, state *translat
 	if t.opts.OnTask != nil {
 		ev := TaskEvent{Kind: "exit", TID: tk.tid, TGID: tk.tgid, Cause: cause.String(), Walks: walks}
 		if capt != nil {
-			ev.Memory = capt.words
+			ev.Memory = capt.Words()
 		}
 		if state != nil {
 			ev.ABI = modeABI(state.Mode)
@@ -432,13 +432,13 @@ func (t *tracer) walk(tk *task, cause shim.Cause, inj *injector, state *translat
 }
 
 // reportWalks hands the walks of one death or exec to OnWalk.
-func (t *tracer) reportWalks(tk *task, cause shim.Cause, walks []robustlist2.ListWalk, capt *capture) {
+func (t *tracer) reportWalks(tk *task, cause shim.Cause, walks []robustlist2.ListWalk, capt *guestmem.Capture) {
 	if t.opts.OnWalk == nil {
 		return
 	}
 	var words []MemWord
 	if capt != nil {
-		words = capt.words
+		words = capt.Words()
 	}
 	for _, w := range walks {
 		t.opts.OnWalk(WalkEvent{TID: tk.tid, TGID: tk.tgid, Cause: cause, Walk: w, Memory: words})

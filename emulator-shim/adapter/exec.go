@@ -201,16 +201,16 @@ func (t *tracer) onExec(tk *task) error {
 	ev := TaskEvent{Kind: "exec", TID: tk.tid, TGID: tk.tgid, Former: former, ABI: t.taskABI(tk.tid)}
 	if p := tk.exec; p != nil {
 		var mem robustlist2.Memory = afterExec{p}
-		var capt *capture
+		var capt *guestmem.Capture
 		if t.opts.CaptureMemory {
-			capt = newCapture(mem)
+			capt = guestmem.NewCapture(mem)
 			mem = capt
 		}
 		walks := t.shim.TaskExec(former, &shim.Env{Memory: mem, Waker: afterExecWaker{p}})
 		t.reportWalks(tk, shim.CauseExec, walks, capt)
 		ev.Walks = walks
 		if capt != nil {
-			ev.Memory = capt.words
+			ev.Memory = capt.Words()
 		}
 		_ = p.live.Close()
 	} else {

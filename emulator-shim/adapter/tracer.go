@@ -35,6 +35,7 @@ import (
 	"github.com/fexrl/fexrl/abi/x86_64"
 	shim "github.com/fexrl/fexrl/emulator-shim"
 	"github.com/fexrl/fexrl/robustlist2"
+	"github.com/fexrl/fexrl/robustlist2/guestmem"
 	"github.com/fexrl/fexrl/translator"
 )
 
@@ -177,11 +178,7 @@ type TaskEvent struct {
 }
 
 // MemWord is guest memory a walk read, before anything was written.
-type MemWord struct {
-	Addr  uint64 `json:"addr"`
-	Size  int    `json:"size"`
-	Value uint64 `json:"value"`
-}
+type MemWord = guestmem.CapturedWord
 
 // WalkEvent is one list walked because a guest task exited, execed or
 // was killed.

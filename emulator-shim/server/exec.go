@@ -197,6 +197,16 @@ func (m *committed) Wake(addr uint64, n int) (int, error) {
 	return 0, nil
 }
 
+// captureEnv is the environment of one committed walk, captured when the
+// server records memory.
+func (s *Server) captureEnv(m *committed) (*shim.Env, *guestmem.Capture) {
+	if !s.cfg.CaptureMemory {
+		return &shim.Env{Memory: m, Waker: m}, nil
+	}
+	c := guestmem.NewCapture(m)
+	return &shim.Env{Memory: c, Waker: m}, c
+}
+
 // prepareExec reads, through the client, everything the exec's walks
 // will read.
 func (s *Server) prepareExec(p *process, c *conn, e protocol.Exit) {
@@ -290,11 +300,24 @@ func (s *Server) commitExec(p *process) {
 	if x.proc != nil {
 		m.waker = guestmem.NewProcessWaker(x.proc, nil)
 	}
-	env := &shim.Env{Memory: m, Waker: m}
 	for _, tid := range x.threads {
-		s.shim.TaskExited(tid, shim.Death{Cause: shim.CauseSignal, State: deathFor(x.deaths, tid), Code: x.snap}, env)
+		env, capt := s.captureEnv(m)
+		st := deathFor(x.deaths, tid)
+		walks := s.shim.TaskExited(tid, shim.Death{Cause: shim.CauseSignal, State: st, Code: x.snap}, env)
+		s.taskEvent("exit", tid, p.pid, shim.CauseSignal, walks, capt, st)
 	}
-	s.shim.TaskExec(x.tid, env)
+	env, capt := s.captureEnv(m)
+	walks := s.shim.TaskExec(x.tid, env)
+	if s.cfg.OnTask != nil {
+		ev := TaskEvent{Kind: "exec", TID: p.pid, TGID: p.pid, Cause: shim.CauseExec, Walks: walks}
+		if x.tid != p.pid {
+			ev.Former = x.tid
+		}
+		if capt != nil {
+			ev.Memory = capt.Words()
+		}
+		s.cfg.OnTask(ev)
+	}
 	if x.tid != p.pid {
 		s.shim.Forget(x.tid)
 		s.shim.Forget(p.pid)

@@ -13,6 +13,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	shim "github.com/fexrl/fexrl/emulator-shim"
+	"github.com/fexrl/fexrl/robustlist2"
 	"github.com/fexrl/fexrl/robustlist2/guestmem"
 )
 
@@ -257,9 +258,15 @@ func (s *Server) guardExit(tid int) {
 		return
 	}
 	defer mem.Close()
-	ro := &guardMem{Process: mem, base: base}
+	var ro robustlist2.Memory = &guardMem{Process: mem, base: base}
+	var capt *guestmem.Capture
+	if s.cfg.CaptureMemory {
+		capt = guestmem.NewCapture(ro)
+		ro = capt
+	}
 	w := guestmem.NewProcessWaker(mem, nil)
 	walks := s.shim.TaskExited(int32(tid), shim.Death{Cause: cause}, &shim.Env{Memory: ro, Waker: guardWaker{w, base}})
+	s.taskEvent("exit", int32(tid), t.TGID(), cause, walks, capt, nil)
 	n := 0
 	for _, wk := range walks {
 		if wk.Report != nil {

@@ -31,6 +31,7 @@ import (
 	"unsafe"
 
 	"go.uber.org/zap"
+	"golang.org/x/arch/x86/x86asm"
 	"golang.org/x/sys/unix"
 
 	"github.com/fexrl/fexrl/abi"
@@ -39,6 +40,7 @@ import (
 	shim "github.com/fexrl/fexrl/emulator-shim"
 	"github.com/fexrl/fexrl/emulator-shim/protocol"
 	"github.com/fexrl/fexrl/robustlist2"
+	"github.com/fexrl/fexrl/robustlist2/guestmem"
 	"github.com/fexrl/fexrl/translator"
 )
 
@@ -49,6 +51,46 @@ type Config struct {
 	// Shim configures the tree's shim. Memory and Waker are ignored: each
 	// process's memory is reached through its client.
 	Shim shim.Config
+	// OnSyscall, if set, hears every syscall a client offered, with the
+	// answer; OnTask every task start, clone, exit and exec (an exit or
+	// exec once its walks are done, with them). They are called on the
+	// goroutine serving the task's process (the guard's for a death it
+	// walks) and must not block.
+	OnSyscall func(SyscallEvent)
+	OnTask    func(TaskEvent)
+	// CaptureMemory records in each exit and exec event the guest memory
+	// its walks read, as it was before anything was written (for traces).
+	CaptureMemory bool
+}
+
+// SyscallEvent is one guest syscall a client offered.
+type SyscallEvent struct {
+	TID     int32
+	ABI     string // x86_32 or x86_64
+	Nr      int
+	Args    [6]uint64
+	Handled bool
+	Ret     int64
+}
+
+// TaskEvent is a guest task's start, clone, exit or exec.
+type TaskEvent struct {
+	// Kind is "start", "clone", "exit" or "exec".
+	Kind         string
+	TID, TGID    int32
+	Parent       int32
+	ABI          string
+	Flags        uint64
+	Cause        shim.Cause
+	Walks        []robustlist2.ListWalk
+	Memory       []guestmem.CapturedWord
+	Former       int32
+	// Mode (32 or 64), IP, TP and Regs are a death's registers, for a
+	// death the task did not ask for (a signal, exit_group); Mode is 0
+	// when they are unknown.
+	Mode   int
+	IP, TP uint64
+	Regs   *translator.Regs
 }
 
 // Server serves one emulated process tree.
@@ -377,6 +419,13 @@ func (s *Server) hello(c *conn, t protocol.Type, body []byte) (*process, error) 
 	if _, ok := s.shim.Registry().Lookup(h.PID); !ok || h.ForkedFrom != 0 {
 		// A forked child starts with no list, as in the kernel.
 		s.shim.TaskStarted(h.PID, h.PID)
+		if s.cfg.OnTask != nil {
+			ev := TaskEvent{Kind: "start", TID: h.PID, TGID: h.PID, ABI: bitsABI(h.GuestBits)}
+			if h.ForkedFrom != 0 {
+				ev.Kind, ev.Parent, ev.Flags = "clone", h.ForkedFrom, uint64(unix.SIGCHLD)
+			}
+			s.cfg.OnTask(ev)
+		}
 	}
 	c.out = protocol.AppendHelloOK(c.out[:0], protocol.HelloOK{Version: protocol.Version, Filters: s.filters})
 	if err := c.send(); err != nil {
@@ -438,6 +487,10 @@ func (s *Server) handle(p *process, c *conn, t protocol.Type, body []byte) error
 			return fmt.Errorf("%w: task-created child %d tgid %d", protocol.ErrMalformed, tc.Child, tc.ChildTGID)
 		}
 		s.shim.TaskCreated(tc.Parent, tc.Child, tc.ChildTGID)
+		if s.cfg.OnTask != nil {
+			s.cfg.OnTask(TaskEvent{Kind: "clone", TID: tc.Child, TGID: tc.ChildTGID, Parent: tc.Parent,
+				ABI: bitsABI(p.guestBits), Flags: tc.CloneFlags})
+		}
 		return nil
 	case protocol.TypeSyscall, protocol.TypeSyscallNotice:
 		notice := t == protocol.TypeSyscallNotice
@@ -471,6 +524,9 @@ func (s *Server) handle(p *process, c *conn, t protocol.Type, body []byte) error
 		}
 		if c.broken != nil {
 			return nil
+		}
+		if s.cfg.OnSyscall != nil {
+			s.cfg.OnSyscall(SyscallEvent{TID: sc.TID, ABI: a.Name, Nr: call.Nr, Args: sc.Args, Handled: handled, Ret: int64(res)})
 		}
 		if notice {
 			if f, ok := s.noticeFor(sc); !ok || !handled || int64(res) != f.Ret {
@@ -620,8 +676,63 @@ func (s *Server) threadsOf(pid, last int32) []int32 {
 
 // exit walks tid's lists and adds what happened to d.
 func (s *Server) exit(tid int32, cause shim.Cause, st *translator.DeathState, env *shim.Env, d *protocol.Done) {
+	var capt *guestmem.Capture
+	if s.cfg.CaptureMemory {
+		capt = guestmem.NewCapture(env.Memory)
+		env = &shim.Env{Memory: capt, Waker: env.Waker}
+	}
+	tgid := int32(0)
+	if t, ok := s.shim.Registry().Lookup(tid); ok {
+		tgid = t.TGID()
+	}
 	walks := s.shim.TaskExited(tid, shim.Death{Cause: cause, State: st}, env)
 	addDone(d, walks)
+	s.taskEvent("exit", tid, tgid, cause, walks, capt, st)
+}
+
+// taskEvent reports an exit or exec to OnTask.
+func (s *Server) taskEvent(kind string, tid, tgid int32, cause shim.Cause, walks []robustlist2.ListWalk, capt *guestmem.Capture, st *translator.DeathState) {
+	if s.cfg.OnTask == nil {
+		return
+	}
+	ev := TaskEvent{Kind: kind, TID: tid, TGID: tgid, Cause: cause, Walks: walks}
+	if capt != nil {
+		ev.Memory = capt.Words()
+	}
+	if st != nil && cause != shim.CauseExit && cause != shim.CauseExec {
+		ev.Mode, ev.IP, ev.TP = st.Mode, st.IP, st.ThreadPointer
+		ev.Regs = regsOf(st)
+	}
+	s.cfg.OnTask(ev)
+}
+
+// regsOf reads a death's registers back into a register file.
+func regsOf(st *translator.DeathState) *translator.Regs {
+	r := &translator.Regs{RIP: st.IP, RFLAGS: st.Flags}
+	if st.Mode == 64 {
+		r.FSBase = st.ThreadPointer
+	} else {
+		r.GSBase = st.ThreadPointer
+	}
+	for reg, p := range map[x86asm.Reg]*uint64{x86asm.RAX: &r.RAX, x86asm.RCX: &r.RCX, x86asm.RDX: &r.RDX, x86asm.RBX: &r.RBX,
+		x86asm.RSP: &r.RSP, x86asm.RBP: &r.RBP, x86asm.RSI: &r.RSI, x86asm.RDI: &r.RDI, x86asm.R8: &r.R8, x86asm.R9: &r.R9,
+		x86asm.R10: &r.R10, x86asm.R11: &r.R11, x86asm.R12: &r.R12, x86asm.R13: &r.R13, x86asm.R14: &r.R14, x86asm.R15: &r.R15} {
+		if v, ok := st.Reg(reg); ok {
+			*p = v
+		}
+	}
+	return r
+}
+
+// bitsABI names a guest's ABI by its width.
+func bitsABI(bits uint32) string {
+	switch bits {
+	case 32:
+		return x86_32.Arch().Name
+	case 64:
+		return x86_64.Arch().Name
+	}
+	return ""
 }
 
 func addDone(d *protocol.Done, walks []robustlist2.ListWalk) {
