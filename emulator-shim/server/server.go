@@ -76,15 +76,15 @@ type SyscallEvent struct {
 // TaskEvent is a guest task's start, clone, exit or exec.
 type TaskEvent struct {
 	// Kind is "start", "clone", "exit" or "exec".
-	Kind         string
-	TID, TGID    int32
-	Parent       int32
-	ABI          string
-	Flags        uint64
-	Cause        shim.Cause
-	Walks        []robustlist2.ListWalk
-	Memory       []guestmem.CapturedWord
-	Former       int32
+	Kind      string
+	TID, TGID int32
+	Parent    int32
+	ABI       string
+	Flags     uint64
+	Cause     shim.Cause
+	Walks     []robustlist2.ListWalk
+	Memory    []guestmem.CapturedWord
+	Former    int32
 	// Mode (32 or 64), IP, TP and Regs are a death's registers, for a
 	// death the task did not ask for (a signal, exit_group); Mode is 0
 	// when they are unknown.
