@@ -86,22 +86,15 @@ int fexrl__parse(const uint8_t *buf, size_t len, struct fexrl_srvmsg *m) {
 			return -EPROTO;
 		m->version = get32(p);
 		uint32_t count = get32(p + 8), size = get32(p + 12);
-		if (size < FEXRL_FILTER_MIN_SIZE || count > FEXRL_MAX_FILTERS || (uint64_t)count * size != n - 16)
+		if (size < FEXRL_FILTER_WIRE_SIZE || count > FEXRL_MAX_FILTERS || (uint64_t)count * size != n - 16)
 			return -EPROTO;
 		m->nfilters = count;
 		for (uint32_t i = 0; i < count; i++) {
 			const uint8_t *e = p + 16 + (size_t)i * size;
-			struct fexrl_filter *f = &m->filters[i];
-			f->abi_bits = get32(e);
-			f->nr = get32(e + 4);
-			f->arg = get32(e + 8);
-			f->mask = get64(e + 16);
-			if (size >= FEXRL_FILTER_WIRE_SIZE) {
-				f->flags = get32(e + 12);
-				f->eq_arg = get32(e + 24);
-				f->eq_value = get64(e + 32);
-				f->ret = (int64_t)get64(e + 40);
-			}
+			m->filters[i].abi_bits = get32(e);
+			m->filters[i].nr = get32(e + 4);
+			m->filters[i].arg = get32(e + 8);
+			m->filters[i].mask = get64(e + 16);
 		}
 		return 0;
 	}
@@ -536,17 +529,16 @@ int fexrl_client_thread_created(int32_t parent, int32_t child, int32_t child_tgi
 	return r;
 }
 
-/* offered returns the entry of the server's table that asks for the
- * syscall, or NULL. */
-static const struct fexrl_filter *offered(int abi_bits, int64_t nr, const uint64_t args[6]) {
+/* offered reports whether the server's table asks for the syscall. */
+static int offered(int abi_bits, int64_t nr, const uint64_t args[6]) {
 	for (size_t i = 0; i < cl.nfilters; i++) {
 		const struct fexrl_filter *f = &cl.filters[i];
 		if (f->abi_bits != (uint32_t)abi_bits || (int64_t)f->nr != nr)
 			continue;
 		if (f->mask == 0 || (f->arg < 6 && (args[f->arg] & f->mask)))
-			return f;
+			return 1;
 	}
-	return NULL;
+	return 0;
 }
 
 int fexrl_client_syscall(int32_t tid, int abi_bits, int64_t nr, const uint64_t args[6], int64_t *ret) {
@@ -554,26 +546,20 @@ int fexrl_client_syscall(int32_t tid, int abi_bits, int64_t nr, const uint64_t a
 		return -EINVAL;
 	/* The table is read without the mutex: it changes only in init and
 	 * in a fork child, never while another thread runs guest code. */
-	const struct fexrl_filter *f;
-	if (cl.fd < 0 || !(f = offered(abi_bits, nr, args)))
+	if (cl.fd < 0 || !offered(abi_bits, nr, args))
 		return 0;
-	int notice = (f->flags & FEXRL_FILTER_NOTICE) && f->eq_arg < 6 && args[f->eq_arg] == f->eq_value;
-	int64_t promised = f->ret;
 	int r = enter();
 	if (r < 0)
 		return 0;
-	uint8_t *p = begin(cl.out, notice ? FEXRL_MSG_SYSCALL_NOTICE : FEXRL_MSG_SYSCALL);
+	uint8_t *p = begin(cl.out, FEXRL_MSG_SYSCALL);
 	p = put32(p, (uint32_t)tid);
 	p = put32(p, (uint32_t)abi_bits);
 	p = put64(p, (uint64_t)nr);
 	for (int i = 0; i < 6; i++)
 		p = put64(p, args[i]);
-	r = transact(finish(cl.out, p), notice ? 0 : FEXRL_MSG_RESULT);
+	r = transact(finish(cl.out, p), FEXRL_MSG_RESULT);
 	int handled = 0;
-	if (r == 0 && notice) {
-		*ret = promised;
-		handled = 1;
-	} else if (r == 0 && cl.msg.handled) {
+	if (r == 0 && cl.msg.handled) {
 		*ret = cl.msg.ret;
 		handled = 1;
 	}

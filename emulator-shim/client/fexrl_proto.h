@@ -22,7 +22,6 @@ enum {
 	FEXRL_MSG_STATS = 8,
 	FEXRL_MSG_STATUS = 9,
 	FEXRL_MSG_OP_REPLY = 10,
-	FEXRL_MSG_SYSCALL_NOTICE = 11,
 
 	FEXRL_MSG_HELLO_OK = 101,
 	FEXRL_MSG_RESULT = 102,
@@ -40,25 +39,17 @@ enum {
 #define FEXRL_MAX_MESSAGE (64 * 1024)
 #define FEXRL_MAX_DATA 4096
 #define FEXRL_DEATH_WIRE_SIZE 160
-#define FEXRL_FILTER_MIN_SIZE 24
-#define FEXRL_FILTER_WIRE_SIZE 48
-#define FEXRL_FILTER_NOTICE 1
+#define FEXRL_FILTER_WIRE_SIZE 24
 #define FEXRL_MAX_FILTERS 64
 #define FEXRL_HELLO_FLAG_AFTER_FORK 1
 
 /* A syscall the server wants offered: (abi_bits, nr), and when mask is
- * nonzero only if args[arg] & mask. With FEXRL_FILTER_NOTICE in flags, a
- * call whose args[eq_arg] == eq_value is sent as a notice and answered
- * ret at once: the server's own answer for it, sent in the table. */
+ * nonzero only if args[arg] & mask. */
 struct fexrl_filter {
 	uint32_t abi_bits;
 	uint32_t nr;
 	uint32_t arg;
-	uint32_t flags;
 	uint64_t mask;
-	uint32_t eq_arg;
-	uint64_t eq_value;
-	int64_t ret;
 };
 
 /* One decoded server message. */

@@ -20,8 +20,7 @@
 // Stats, Status) and reads until the request's final answer (Result, Done,
 // StatsReply, StatusReply or Error); before it, the server may send memory
 // operations (Read, Write, CAS32, Wake), each answered by one OpReply.
-// TaskCreated, ExecFailed and SyscallNotice are notices, never
-// answered.
+// TaskCreated and ExecFailed are notices, never answered.
 //
 // The client is C and holds no robust-list rule: it moves these bytes,
 // performs the operations and calls the emulator's hooks. Everything this
@@ -63,9 +62,6 @@ const (
 	TypeStats       Type = 8
 	TypeStatus      Type = 9
 	TypeOpReply     Type = 10
-	// TypeSyscallNotice is a Syscall the client answered itself as a
-	// FilterNotice said; it is never answered.
-	TypeSyscallNotice Type = 11
 )
 
 // Server to client.
@@ -105,8 +101,6 @@ func (t Type) String() string {
 		return "status"
 	case TypeOpReply:
 		return "op-reply"
-	case TypeSyscallNotice:
-		return "syscall-notice"
 	case TypeHelloOK:
 		return "hello-ok"
 	case TypeResult:
@@ -175,30 +169,14 @@ const helloFixed = 32
 
 // Filter says which guest syscalls the client offers to the server: the
 // call (ABIBits, Nr) when Mask is 0, or when args[Arg] & Mask is nonzero.
-// With FilterNotice, a call whose args[EqArg] equals EqValue is sent as
-// a SyscallNotice and answered Ret at once, without waiting: for calls
-// whose answer the server knows from that argument alone (a
-// set_robust_list with the right length is always 0), saving a round
-// trip. The server still performs it, in order.
 type Filter struct {
 	ABIBits uint32
 	Nr      uint32
 	Arg     uint32
-	Flags   uint32
 	Mask    uint64
-	EqArg   uint32
-	EqValue uint64
-	Ret     int64
 }
 
-// FilterNotice marks a Filter whose matching calls are notices.
-const FilterNotice = 1
-
-// FilterWireSize is the wire size of a Filter; a reader accepts any
-// size of at least 24 (the first four fields and Mask).
-const FilterWireSize = 48
-
-const filterMinSize = 24
+const filterSize = 24
 
 // HelloOK is the server's answer to Hello.
 type HelloOK struct {
@@ -362,17 +340,13 @@ func AppendHelloOK(b []byte, h HelloOK) []byte {
 	b = u32(b, h.Version)
 	b = u32(b, h.Flags)
 	b = u32(b, uint32(len(h.Filters)))
-	b = u32(b, FilterWireSize)
+	b = u32(b, filterSize)
 	for _, f := range h.Filters {
 		b = u32(b, f.ABIBits)
 		b = u32(b, f.Nr)
 		b = u32(b, f.Arg)
-		b = u32(b, f.Flags)
-		b = u64(b, f.Mask)
-		b = u32(b, f.EqArg)
 		b = u32(b, 0)
-		b = u64(b, f.EqValue)
-		b = u64(b, uint64(f.Ret))
+		b = u64(b, f.Mask)
 	}
 	return finish(b, s)
 }
@@ -384,18 +358,12 @@ func DecodeHelloOK(p []byte) (HelloOK, error) {
 	}
 	h := HelloOK{Version: le.Uint32(p), Flags: le.Uint32(p[4:])}
 	n, size := le.Uint32(p[8:]), le.Uint32(p[12:])
-	if size < filterMinSize || uint64(n)*uint64(size) != uint64(len(p)-16) {
+	if size < filterSize || uint64(n)*uint64(size) != uint64(len(p)-16) {
 		return HelloOK{}, malformed("hello-ok: %d filters of %d bytes in %d", n, size, len(p)-16)
 	}
 	for i := uint32(0); i < n; i++ {
 		e := p[16+i*size:]
-		f := Filter{ABIBits: le.Uint32(e), Nr: le.Uint32(e[4:]), Arg: le.Uint32(e[8:]), Flags: le.Uint32(e[12:]), Mask: le.Uint64(e[16:])}
-		if size >= FilterWireSize {
-			f.EqArg, f.EqValue, f.Ret = le.Uint32(e[24:]), le.Uint64(e[32:]), int64(le.Uint64(e[40:]))
-		} else {
-			f.Flags = 0
-		}
-		h.Filters = append(h.Filters, f)
+		h.Filters = append(h.Filters, Filter{ABIBits: le.Uint32(e), Nr: le.Uint32(e[4:]), Arg: le.Uint32(e[8:]), Mask: le.Uint64(e[16:])})
 	}
 	return h, nil
 }
@@ -421,14 +389,10 @@ func DecodeTaskCreated(p []byte) (TaskCreated, error) {
 		CloneFlags: le.Uint64(p[16:])}, nil
 }
 
-// AppendSyscall appends c as a message of type TypeSyscall.
-func AppendSyscall(b []byte, c Syscall) []byte { return AppendSyscallAs(b, TypeSyscall, c) }
-
-// AppendSyscallAs appends c as a message of type t (TypeSyscall or
-// TypeSyscallNotice).
-func AppendSyscallAs(b []byte, t Type, c Syscall) []byte {
+// AppendSyscall appends c as a message.
+func AppendSyscall(b []byte, c Syscall) []byte {
 	s := len(b)
-	b = begin(b, t)
+	b = begin(b, TypeSyscall)
 	b = u32(b, uint32(c.TID))
 	b = u32(b, c.ABIBits)
 	b = u64(b, uint64(c.Nr))

@@ -195,13 +195,11 @@ func (s *Server) Filters() []protocol.Filter {
 			if s.cfg.Shim.NoRobustList2 && (k == translator.KindSetRobustList2 || k == translator.KindGetRobustList2) {
 				continue // the emulator's own ENOSYS is the answer
 			}
-			f := protocol.Filter{ABIBits: uint32(a.Bits), Nr: uint32(n.Nr)}
-			if k == translator.KindSetRobustList {
-				// set_robust_list(head, len) answers 0 whenever len is the
-				// head's size (the kernel checks nothing else).
-				f.Flags, f.EqArg, f.EqValue, f.Ret = protocol.FilterNotice, 1, a.RobustHead.Size, 0
-			}
-			fs = append(fs, f)
+			// Every call waits for its answer: a list registered must be
+			// known to the server before the thread goes on, or another
+			// process's get_robust_list, or the guard at a SIGKILL, could
+			// miss it.
+			fs = append(fs, protocol.Filter{ABIBits: uint32(a.Bits), Nr: uint32(n.Nr)})
 		}
 	}
 	return fs
@@ -492,8 +490,7 @@ func (s *Server) handle(p *process, c *conn, t protocol.Type, body []byte) error
 				ABI: bitsABI(p.guestBits), Flags: tc.CloneFlags})
 		}
 		return nil
-	case protocol.TypeSyscall, protocol.TypeSyscallNotice:
-		notice := t == protocol.TypeSyscallNotice
+	case protocol.TypeSyscall:
 		sc, err := protocol.DecodeSyscall(body)
 		if err != nil {
 			return err
@@ -505,9 +502,6 @@ func (s *Server) handle(p *process, c *conn, t protocol.Type, body []byte) error
 		case 64:
 			a = x86_64.Arch()
 		default:
-			if notice {
-				return fmt.Errorf("%w: syscall notice for a %d-bit ABI", protocol.ErrMalformed, sc.ABIBits)
-			}
 			c.out = protocol.AppendResult(c.out[:0], protocol.Result{})
 			return c.send()
 		}
@@ -527,15 +521,6 @@ func (s *Server) handle(p *process, c *conn, t protocol.Type, body []byte) error
 		}
 		if s.cfg.OnSyscall != nil {
 			s.cfg.OnSyscall(SyscallEvent{TID: sc.TID, ABI: a.Name, Nr: call.Nr, Args: sc.Args, Handled: handled, Ret: int64(res)})
-		}
-		if notice {
-			if f, ok := s.noticeFor(sc); !ok || !handled || int64(res) != f.Ret {
-				// The client answered what the table promised; the guest
-				// saw it. Say so loudly: the table is wrong.
-				s.log.Error("a syscall notice was answered differently from the table the client used",
-					zap.Int32("tid", sc.TID), zap.Int64("nr", sc.Nr), zap.Int64("ret", int64(res)), zap.Bool("handled", handled))
-			}
-			return nil
 		}
 		c.out = protocol.AppendResult(c.out[:0], protocol.Result{Handled: handled, Ret: int64(res)})
 		return c.send()
@@ -599,17 +584,6 @@ func (s *Server) handle(p *process, c *conn, t protocol.Type, body []byte) error
 		return s.sendStatus(c, flags)
 	}
 	return fmt.Errorf("%w: unexpected %v", protocol.ErrMalformed, t)
-}
-
-// noticeFor finds the notice filter that sc matched.
-func (s *Server) noticeFor(sc protocol.Syscall) (protocol.Filter, bool) {
-	for _, f := range s.filters {
-		if f.Flags&protocol.FilterNotice != 0 && f.ABIBits == sc.ABIBits && int64(f.Nr) == sc.Nr &&
-			f.EqArg < 6 && sc.Args[f.EqArg] == f.EqValue {
-			return f, true
-		}
-	}
-	return protocol.Filter{}, false
 }
 
 // notAGuest answers get_robust_list(pid) for a pid that is no guest task
