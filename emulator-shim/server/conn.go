@@ -29,7 +29,7 @@ type conn struct {
 }
 
 func newConn(fd int) *conn {
-	c := &conn{fd: fd, in: make([]byte, protocol.MaxMessage+1), out: make([]byte, 0, protocol.MaxMessage)}
+	c := &conn{fd: fd, in: make([]byte, protocol.MaxMessage+1), out: make([]byte, 0, 4096)}
 	c.mem.c = c
 	if err := unix.SetNonblock(fd, true); err == nil {
 		c.f = os.NewFile(uintptr(fd), "fexrl-client")
