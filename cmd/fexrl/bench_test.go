@@ -79,7 +79,7 @@ func BenchmarkQemu(b *testing.B) {
 		want        string
 	}{
 		{"churn", "bench_threads", []string{"5000"}, "done 5000\n"},
-		{"cpu", "bench_cpu", []string{"20000"}, "done 20000 43d58c75\n"},
+		{"cpu", "bench_cpu", []string{"100000"}, "done 100000 cd37f60b\n"},
 		{"startup", "bench_cpu", []string{"0"}, "done 0 811c9dc5\n"},
 	}
 	for _, variant := range []string{"i386-static", "x86_64-static"} {
