@@ -82,19 +82,28 @@ type HeadLayout struct {
 // Syscalls holds the syscall numbers fexrl reads, traps or answers. A
 // syscall the architecture lacks is [NoSyscall].
 type Syscalls struct {
-	SetRobustList  int
-	GetRobustList  int
-	Futex          int
-	Exit           int
-	ExitGroup      int
-	Execve         int
-	Execveat       int
-	Clone          int
-	Clone3         int
-	Fork           int
-	Vfork          int
-	Gettid         int
-	Tgkill         int
+	SetRobustList int
+	GetRobustList int
+	Futex         int
+	Exit          int
+	ExitGroup     int
+	Execve        int
+	Execveat      int
+	Clone         int
+	Clone3        int
+	Fork          int
+	Vfork         int
+	Gettid        int
+	Tgkill        int
+	// FutexTime64 is the 32-bit ABIs' futex with 64-bit times (what
+	// 32-bit glibc waits through); where futex already has them, there is
+	// none.
+	FutexTime64 int
+	// Waitpid, Wait4 and Waitid reap children: fexrl makes a child it
+	// traced reapable before a WNOHANG wait looks for it.
+	Waitpid        int
+	Wait4          int
+	Waitid         int
 	SetRobustList2 int
 	GetRobustList2 int
 }
@@ -116,6 +125,10 @@ func (s Syscalls) Named() []NamedSyscall {
 		{"vfork", s.Vfork},
 		{"gettid", s.Gettid},
 		{"tgkill", s.Tgkill},
+		{"futex_time64", s.FutexTime64},
+		{"waitpid", s.Waitpid},
+		{"wait4", s.Wait4},
+		{"waitid", s.Waitid},
 		{"set_robust_list2", s.SetRobustList2},
 		{"get_robust_list2", s.GetRobustList2},
 	}

@@ -20,6 +20,8 @@ const (
 	SysExecve         = 221
 	SysExecveat       = 281
 	SysClone3         = 435
+	SysWait4          = 260
+	SysWaitid         = 95
 	SysSetRobustList2 = abi.SysSetRobustList2
 	SysGetRobustList2 = abi.SysGetRobustList2
 )
@@ -46,6 +48,10 @@ func Arch() abi.Arch {
 			Vfork:          abi.NoSyscall,
 			Gettid:         SysGettid,
 			Tgkill:         SysTgkill,
+			FutexTime64:    abi.NoSyscall,
+			Waitpid:        abi.NoSyscall,
+			Wait4:          SysWait4,
+			Waitid:         SysWaitid,
 			SetRobustList2: SysSetRobustList2,
 			GetRobustList2: SysGetRobustList2,
 		},

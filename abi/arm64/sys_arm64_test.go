@@ -36,6 +36,8 @@ func TestAgainstXSysUnix(t *testing.T) {
 		"vfork":                abi.NoSyscall,
 		"gettid":               unix.SYS_GETTID,
 		"tgkill":               unix.SYS_TGKILL,
+		"wait4":                unix.SYS_WAIT4,
+		"waitid":               unix.SYS_WAITID,
 		"audit_arch":           unix.AUDIT_ARCH_AARCH64,
 		"ptr_size":             int64(unsafe.Sizeof(uintptr(0))),
 		"head_size":            int64(unsafe.Sizeof(h)),

@@ -20,6 +20,10 @@ const (
 	SysGetRobustList  = 312
 	SysExecveat       = 358
 	SysClone3         = 435
+	SysFutexTime64    = 422
+	SysWaitpid        = 7
+	SysWait4          = 114
+	SysWaitid         = 284
 	SysSetRobustList2 = abi.SysSetRobustList2
 	SysGetRobustList2 = abi.SysGetRobustList2
 )
@@ -46,6 +50,10 @@ func Arch() abi.Arch {
 			Vfork:          SysVfork,
 			Gettid:         SysGettid,
 			Tgkill:         SysTgkill,
+			FutexTime64:    SysFutexTime64,
+			Waitpid:        SysWaitpid,
+			Wait4:          SysWait4,
+			Waitid:         SysWaitid,
 			SetRobustList2: SysSetRobustList2,
 			GetRobustList2: SysGetRobustList2,
 		},

@@ -35,6 +35,8 @@ func TestAgainstXSysUnix(t *testing.T) {
 		"vfork":                unix.SYS_VFORK,
 		"gettid":               unix.SYS_GETTID,
 		"tgkill":               unix.SYS_TGKILL,
+		"wait4":                unix.SYS_WAIT4,
+		"waitid":               unix.SYS_WAITID,
 		"audit_arch":           unix.AUDIT_ARCH_X86_64,
 		"ptr_size":             int64(unsafe.Sizeof(uintptr(0))),
 		"head_size":            int64(unsafe.Sizeof(h)),

@@ -20,6 +20,8 @@ const (
 	SysGetRobustList  = 274
 	SysExecveat       = 322
 	SysClone3         = 435
+	SysWait4          = 61
+	SysWaitid         = 247
 	SysSetRobustList2 = abi.SysSetRobustList2
 	SysGetRobustList2 = abi.SysGetRobustList2
 )
@@ -46,6 +48,10 @@ func Arch() abi.Arch {
 			Vfork:          SysVfork,
 			Gettid:         SysGettid,
 			Tgkill:         SysTgkill,
+			FutexTime64:    abi.NoSyscall,
+			Waitpid:        abi.NoSyscall,
+			Wait4:          SysWait4,
+			Waitid:         SysWaitid,
 			SetRobustList2: SysSetRobustList2,
 			GetRobustList2: SysGetRobustList2,
 		},

@@ -38,6 +38,9 @@ type task struct {
 	causeSet  bool
 	// exec is the pending execve's walk plan.
 	exec *execPlan
+	// wait is the futex wait the current walk's stopped world
+	// interrupted, if any.
+	wait *interruptedWait
 }
 
 // mmGroup is the set of tasks that share one address space (threads, and
@@ -177,12 +180,23 @@ func (t *tracer) onClone(parent *task, event int) error {
 		return t.resume(parent, 0)
 	}
 	childTID := int32(msg)
-	flags := uint64(unix.SIGCHLD)
-	switch event {
-	case unix.PTRACE_EVENT_VFORK:
-		flags |= unix.CLONE_VM | unix.CLONE_VFORK
-	case unix.PTRACE_EVENT_CLONE:
-		flags = t.cloneFlags(parent)
+	// The event does not say what the child shares: the kernel reports a
+	// clone whose exit signal is SIGCHLD as a fork (even one with CLONE_VM
+	// or CLONE_THREAD) and one with CLONE_VFORK as a vfork
+	// (kernel/fork.c, kernel_clone). The flags of the call itself do; a
+	// fork or vfork syscall has none to read.
+	flags, ok := t.cloneFlags(parent)
+	if !ok {
+		flags = uint64(unix.SIGCHLD)
+		switch event {
+		case unix.PTRACE_EVENT_VFORK:
+			flags |= unix.CLONE_VM | unix.CLONE_VFORK
+		case unix.PTRACE_EVENT_CLONE:
+			// A clone whose flags could not be read: a thread is the
+			// common case, and sharing memory is the safe guess (the
+			// world is stopped for its walks).
+			flags = unix.CLONE_VM | unix.CLONE_THREAD
+		}
 	}
 	child := t.tasks[childTID]
 	if child == nil {
@@ -213,11 +227,13 @@ func (t *tracer) onClone(parent *task, event int) error {
 	return nil
 }
 
-// cloneFlags reads the flags of the clone or clone3 call parent is in.
-func (t *tracer) cloneFlags(parent *task) uint64 {
+// cloneFlags reads the flags of the clone or clone3 call parent is in;
+// ok is false for a fork or vfork syscall (no flags) or registers or
+// memory that could not be read.
+func (t *tracer) cloneFlags(parent *task) (flags uint64, ok bool) {
 	var regs unix.PtraceRegs
 	if err := getRegs(parent.tid, &regs); err != nil {
-		return 0
+		return 0, false
 	}
 	// The registers do not say which ABI the clone came through; a
 	// 32-bit code segment, or i386's clone number (which is no clone on
@@ -229,19 +245,19 @@ func (t *tracer) cloneFlags(parent *task) uint64 {
 	}
 	switch nr {
 	case a.Syscalls.Clone:
-		return arg0
+		return arg0, true
 	case a.Syscalls.Clone3:
 		m := t.memFor(parent)
 		if m == nil {
-			return 0
+			return 0, false
 		}
 		f, err := m.Load64(arg0) // struct clone_args { u64 flags; ... }
 		if err != nil {
-			return 0
+			return 0, false
 		}
-		return f
+		return f, true
 	}
-	return 0
+	return 0, false
 }
 
 // onSeccomp handles a trapped syscall.
@@ -257,6 +273,10 @@ func (t *tracer) onSeccomp(tk *task) error {
 	call := translator.Call{ABI: a, Nr: int(int32(info.Nr)), Args: info.Args}
 	if a.Bits == abi.Bits32 {
 		call.Nr = int(uint32(info.Nr))
+	}
+	if isWaitCall(a, call.Nr) {
+		t.reapPending()
+		return t.resume(tk, 0)
 	}
 	kind := call.Kind()
 	if t.opts.Mode == ModeNative {
@@ -409,7 +429,7 @@ func (t *tracer) walk(tk *task, cause shim.Cause, inj *injector, state *translat
 		capt = guestmem.NewCapture(mem)
 		mem = capt
 	}
-	env := &shim.Env{Memory: mem, Waker: t.wakerFor(tk, inj)}
+	env := &shim.Env{Memory: mem, Waker: t.walkWakerFor(tk, inj, wc)}
 	walks := t.shim.TaskExited(tk.tid, shim.Death{Cause: cause, State: state}, env)
 	t.resumeWorld(wc)
 	t.walkCtx = nil

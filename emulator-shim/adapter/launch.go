@@ -54,15 +54,20 @@ func RunLauncherIfRequested() {
 
 // filterRules are the syscalls the guest stops at, for both x86 ABIs:
 // the robust-list syscalls (including the proposed ones), the task
-// lifecycle, and futex calls that carry FUTEX_ROBUST_UNLOCK.
+// lifecycle, futex calls that carry FUTEX_ROBUST_UNLOCK, and waits with
+// WNOHANG (see reapPending).
 func filterRules() []seccomp.ArchRule {
 	rule := func(a abi.Arch) seccomp.ArchRule {
 		s := a.Syscalls
+		masks := []seccomp.ArgMask{{Nr: s.Futex, Arg: 1, Mask: abi.FutexRobustUnlock | abi.FutexRobustList32}}
+		for _, w := range waitCalls(a) {
+			masks = append(masks, seccomp.ArgMask{Nr: w.nr, Arg: w.optionsArg, Mask: unix.WNOHANG})
+		}
 		return seccomp.ArchRule{
 			AuditArch: a.AuditArch,
 			Syscalls: []int{s.SetRobustList, s.GetRobustList, s.SetRobustList2, s.GetRobustList2,
 				s.Exit, s.ExitGroup, s.Execve, s.Execveat},
-			ArgMasks: []seccomp.ArgMask{{Nr: s.Futex, Arg: 1, Mask: abi.FutexRobustUnlock | abi.FutexRobustList32}},
+			ArgMasks: masks,
 		}
 	}
 	return []seccomp.ArchRule{rule(x86_64.Arch()), rule(x86_32.Arch())}

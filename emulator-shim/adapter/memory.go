@@ -3,6 +3,7 @@
 package adapter
 
 import (
+	"github.com/fexrl/fexrl/abi"
 	"github.com/fexrl/fexrl/robustlist2"
 	"github.com/fexrl/fexrl/robustlist2/guestmem"
 )
@@ -81,4 +82,25 @@ func (t *tracer) wakerFor(tk *task, inj *injector) robustlist2.Waker {
 		fallback = inj.wake
 	}
 	return guestmem.NewProcessWaker(t.memFor(tk), fallback)
+}
+
+// walkWakerFor wakes the waiters of a walk of tk's lists: waiters the
+// walk's stopped world interrupted first; then waiters asleep, in shared
+// memory through fexrl's mapping, in private memory through a futex
+// syscall injected into tk when it is at a syscall stop (inj). A task
+// that dies by a signal runs no more syscalls: then the rest of its
+// address space is stopped, which interrupts every waiter of the word
+// there is (private memory has no waiter outside it), and the wake takes
+// them.
+func (t *tracer) walkWakerFor(tk *task, inj *injector, wc *walkContext) robustlist2.Waker {
+	var fallback func(addr uint64, n int) (int, error)
+	if inj != nil {
+		fallback = inj.wake
+	} else {
+		fallback = func(addr uint64, n int) (int, error) {
+			t.stopWorld(wc)
+			return takeWaiters(wc, addr, n, abi.FutexBitsetMatchAny, false), nil
+		}
+	}
+	return &walkWaker{wc: wc, inner: guestmem.NewProcessWaker(t.memFor(tk), fallback)}
 }
