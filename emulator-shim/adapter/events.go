@@ -240,7 +240,7 @@ func (t *tracer) cloneFlags(parent *task) (flags uint64, ok bool) {
 	// x86-64), says i386.
 	nr := int(regs.Orig_rax)
 	a, arg0 := t.abi64, regs.Rdi
-	if regs.Cs == 0x23 || nr == t.abi32.Syscalls.Clone {
+	if regs.Cs == user32CS || nr == t.abi32.Syscalls.Clone {
 		a, arg0 = t.abi32, uint64(uint32(regs.Rbx))
 	}
 	switch nr {
@@ -388,7 +388,7 @@ func (t *tracer) taskABI(tid int32) string {
 	if err := getRegs(tid, &r); err != nil {
 		return ""
 	}
-	if r.Cs == 0x23 {
+	if r.Cs == user32CS {
 		return "x86_32"
 	}
 	return "x86_64"
@@ -404,7 +404,7 @@ func (t *tracer) deathState(tk *task) (*translator.DeathState, *translator.Regs)
 	}
 	gpr := gprOf(&r)
 	st := &translator.DeathState{Mode: 64, IP: r.Rip, ThreadPointer: r.Fs_base, Flags: r.Eflags, Reg: gpr.Lookup}
-	if r.Cs == 0x23 {
+	if r.Cs == user32CS {
 		st.Mode = 32
 		st.IP = uint64(uint32(r.Rip))
 		base, err := segmentBase(tk.tid, uint16(r.Gs))

@@ -3,7 +3,6 @@
 package adapter
 
 import (
-	"github.com/fexrl/fexrl/abi"
 	"github.com/fexrl/fexrl/robustlist2"
 	"github.com/fexrl/fexrl/robustlist2/guestmem"
 )
@@ -73,14 +72,9 @@ func (t *tracer) worldMemFor(tk *task, wc *walkContext) robustlist2.Memory {
 
 // wakerFor wakes waiters of tk's address space: through fexrl's own
 // mapping for shared memory (any process that maps the object), and for
-// private memory through a futex syscall injected into tk, when tk is at
-// a syscall stop (inj), since only a thread of the address space reaches
-// its private futexes.
-func (t *tracer) wakerFor(tk *task, inj *injector) robustlist2.Waker {
-	var fallback func(addr uint64, n int) (int, error)
-	if inj != nil {
-		fallback = inj.wake
-	}
+// private memory, which only a thread of the address space reaches,
+// through fallback (nil: such a wake fails).
+func (t *tracer) wakerFor(tk *task, fallback func(addr uint64, n int) (int, error)) *guestmem.ProcessWaker {
 	return guestmem.NewProcessWaker(t.memFor(tk), fallback)
 }
 
@@ -93,14 +87,12 @@ func (t *tracer) wakerFor(tk *task, inj *injector) robustlist2.Waker {
 // there is (private memory has no waiter outside it), and the wake takes
 // them.
 func (t *tracer) walkWakerFor(tk *task, inj *injector, wc *walkContext) robustlist2.Waker {
-	var fallback func(addr uint64, n int) (int, error)
+	fallback := func(addr uint64, n int) (int, error) {
+		t.stopWorld(wc)
+		return takeWaiters(wc, addr, n), nil
+	}
 	if inj != nil {
 		fallback = inj.wake
-	} else {
-		fallback = func(addr uint64, n int) (int, error) {
-			t.stopWorld(wc)
-			return takeWaiters(wc, addr, n, abi.FutexBitsetMatchAny, false), nil
-		}
 	}
-	return &walkWaker{wc: wc, inner: guestmem.NewProcessWaker(t.memFor(tk), fallback)}
+	return &walkWaker{wc: wc, inner: t.wakerFor(tk, fallback)}
 }

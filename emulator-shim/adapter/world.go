@@ -117,18 +117,17 @@ func (t *tracer) noteWait(o *task) {
 }
 
 // takeWaiters counts the waiters on addr, up to n, among the futex waits
-// stopping wc's world interrupted, as woken by a wake with bitset:
-// a shared wake (robust-list wakes always are) takes the waiters that
-// wait shared, a private one those that wait private, as the kernel's
-// futex keys tell them apart.
-func takeWaiters(wc *walkContext, addr uint64, n int, bitset uint32, private bool) int {
+// stopping wc's world interrupted, as woken by a robust-list wake: that
+// wake is shared and matches any bitset, so it takes the waiters that
+// wait shared (the kernel keys a private wait apart) with any bit set.
+func takeWaiters(wc *walkContext, addr uint64, n int) int {
 	woken := 0
 	for _, o := range wc.stopped {
 		if woken >= n {
 			break
 		}
 		w := o.wait
-		if w == nil || w.woken || w.addr != addr || w.private != private || w.bitset&bitset == 0 {
+		if w == nil || w.woken || w.addr != addr || w.private || w.bitset == 0 {
 			continue
 		}
 		w.woken = true
@@ -149,10 +148,7 @@ type walkWaker struct {
 // Wake wakes at most n waiters on addr, as a robust-list wake does
 // (shared, any bitset).
 func (w *walkWaker) Wake(addr uint64, n int) (int, error) {
-	taken := 0
-	if n > 0 {
-		taken = takeWaiters(w.wc, addr, n, abi.FutexBitsetMatchAny, false)
-	}
+	taken := takeWaiters(w.wc, addr, n)
 	if taken == n {
 		return taken, nil
 	}
@@ -313,13 +309,11 @@ func waitCalls(a abi.Arch) []waitCall {
 	return w
 }
 
+// isWaitCall reports whether nr is one of a's waitCalls; it runs at
+// every trapped syscall, so it allocates nothing.
 func isWaitCall(a abi.Arch, nr int) bool {
-	for _, c := range waitCalls(a) {
-		if c.nr == nr {
-			return true
-		}
-	}
-	return false
+	s := a.Syscalls
+	return nr != abi.NoSyscall && (nr == s.Waitpid || nr == s.Wait4 || nr == s.Waitid)
 }
 
 // reapPending collects the wait status of every tracee that has one
